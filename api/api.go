@@ -1,0 +1,229 @@
+// Package api is timerd's wire protocol, version 1: the subjects, header names,
+// error codes and JSON shapes of ../shared/PROTOCOL.md (restated in
+// docs/protocol.md). The server and the Go client both speak it through this
+// package, so the two cannot drift apart. It holds no logic beyond naming.
+package api
+
+import "time"
+
+// DefaultPrefix is the API subject prefix when --api-prefix is not given.
+const DefaultPrefix = "timerd"
+
+// ServiceName is the NATS micro service name, so `nats micro ls` finds timerd.
+const ServiceName = "timerd"
+
+// Endpoint names; the subject is prefix + "." + name.
+const (
+	EndpointSchedule = "schedule"
+	EndpointBatch    = "batch"
+	EndpointCancel   = "cancel"
+	EndpointGet      = "get"
+	EndpointList     = "list"
+	EndpointPause    = "pause"
+	EndpointResume   = "resume"
+	EndpointTrigger  = "trigger"
+	EndpointStats    = "stats"
+)
+
+// Request headers. Header names are case-insensitive on the wire.
+const (
+	HeaderSubject          = "Timer-Subject"
+	HeaderIn               = "Timer-In"
+	HeaderAt               = "Timer-At"
+	HeaderCron             = "Timer-Cron"
+	HeaderRepeat           = "Timer-Repeat"
+	HeaderID               = "Timer-Id"
+	HeaderTimeZone         = "Timer-Time-Zone"
+	HeaderStart            = "Timer-Start"
+	HeaderEnd              = "Timer-End"
+	HeaderMaxFires         = "Timer-Max-Fires"
+	HeaderMisfire          = "Timer-Misfire"
+	HeaderJitter           = "Timer-Jitter"
+	HeaderReplace          = "Timer-Replace"
+	HeaderExpectedRevision = "Timer-Expected-Revision"
+	HeaderPrefix           = "Timer-Prefix"
+	HeaderLimit            = "Timer-Limit"
+	HeaderCursor           = "Timer-Cursor"
+)
+
+// Headers timerd adds to every fire.
+const (
+	HeaderDue   = "Timer-Due"   // nominal fire time, RFC 3339 UTC with nanoseconds
+	HeaderFire  = "Timer-Fire"  // 1 for the first fire of the timer, 2 for the second, ...
+	HeaderMsgID = "Nats-Msg-Id" // f(id, nominal time): the JetStream dedup id
+)
+
+// Micro error headers, set on every failed reply.
+const (
+	HeaderErrorCode = "Nats-Service-Error-Code"
+	HeaderError     = "Nats-Service-Error"
+)
+
+// Error codes (HTTP-like).
+const (
+	CodeBadRequest = 400
+	CodeForbidden  = 403
+	CodeNotFound   = 404
+	CodeConflict   = 409
+	CodeTooLarge   = 413
+	CodeTooMany    = 429
+	CodeNotReady   = 503
+	CodeInternal   = 500
+)
+
+// Timer kinds as reported by get.
+const (
+	KindIn     = "in"
+	KindAt     = "at"
+	KindCron   = "cron"
+	KindRepeat = "repeat"
+)
+
+// Timer states as reported by get.
+const (
+	StateScheduled = "scheduled"
+	StatePaused    = "paused"
+)
+
+// Misfire policies (Timer-Misfire).
+const (
+	MisfireSkip = "skip"
+	MisfireOnce = "once"
+	MisfireAll  = "all"
+)
+
+// Limits.
+const (
+	MaxIDLen        = 256
+	DefaultLimit    = 100
+	MaxLimit        = 10000
+	DefaultMaxBatch = 1000
+	DefaultPayload  = 64 * 1024
+)
+
+// TimeFormat is how every time in a reply or fire header is written:
+// RFC 3339, UTC, nanoseconds.
+const TimeFormat = time.RFC3339Nano
+
+// FormatTime writes t as replies and fire headers carry it.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// ErrorReply is the JSON body of a failed request and of a failed batch element.
+type ErrorReply struct {
+	Error string `json:"error"`
+	Code  int    `json:"code"`
+}
+
+// ScheduleReply answers timerd.schedule and each successful batch element.
+type ScheduleReply struct {
+	ID       string `json:"id"`
+	Next     string `json:"next,omitempty"`
+	Revision uint64 `json:"revision"`
+	Created  bool   `json:"created"`
+}
+
+// BatchItem is one element of a timerd.batch request: the schedule headers in
+// snake case, plus kept headers and the payload.
+type BatchItem struct {
+	ID       string            `json:"id,omitempty"`
+	Subject  string            `json:"subject,omitempty"`
+	In       string            `json:"in,omitempty"`
+	At       string            `json:"at,omitempty"`
+	Cron     string            `json:"cron,omitempty"`
+	Repeat   string            `json:"repeat,omitempty"`
+	TimeZone string            `json:"time_zone,omitempty"`
+	Start    string            `json:"start,omitempty"`
+	End      string            `json:"end,omitempty"`
+	MaxFires *int64            `json:"max_fires,omitempty"`
+	Misfire  string            `json:"misfire,omitempty"`
+	Jitter   string            `json:"jitter,omitempty"`
+	Replace  bool              `json:"replace,omitempty"`
+	Headers  map[string]string `json:"headers,omitempty"`
+	Data     *string           `json:"data,omitempty"`
+	DataB64  *string           `json:"data_b64,omitempty"`
+}
+
+// BatchResult is one element of a timerd.batch reply: either a schedule reply
+// or an error, never both.
+type BatchResult struct {
+	ScheduleReply
+	Error string `json:"error,omitempty"`
+	Code  int    `json:"code,omitempty"`
+}
+
+// CancelReply answers timerd.cancel.
+type CancelReply struct {
+	ID        string `json:"id"`
+	Cancelled bool   `json:"cancelled"`
+}
+
+// TriggerReply answers timerd.trigger: the occurrence that was fired now.
+type TriggerReply struct {
+	ID   string `json:"id"`
+	Due  string `json:"due"`  // nominal time of the fired occurrence
+	Fire int64  `json:"fire"` // its Timer-Fire number
+	Next string `json:"next,omitempty"`
+}
+
+// Timer answers timerd.get, pause and resume, and is an element of a list page.
+type Timer struct {
+	ID          string            `json:"id"`
+	Subject     string            `json:"subject"`
+	Kind        string            `json:"kind"`
+	Spec        string            `json:"spec"`
+	TimeZone    string            `json:"time_zone,omitempty"`
+	Next        string            `json:"next,omitempty"`
+	Fires       int64             `json:"fires"`
+	State       string            `json:"state"`
+	Revision    uint64            `json:"revision"`
+	Created     string            `json:"created"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	PayloadSize int               `json:"payload_size"`
+	Start       string            `json:"start,omitempty"`
+	End         string            `json:"end,omitempty"`
+	MaxFires    int64             `json:"max_fires,omitempty"`
+	Misfire     string            `json:"misfire,omitempty"`
+	Jitter      string            `json:"jitter,omitempty"`
+}
+
+// ListReply answers timerd.list.
+type ListReply struct {
+	Timers     []Timer `json:"timers"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
+// Stats answers timerd.stats.
+type Stats struct {
+	Node        string     `json:"node"`
+	Version     string     `json:"version"`
+	Ready       bool       `json:"ready"`
+	Shards      int        `json:"shards"`
+	OwnedShards []int      `json:"owned_shards"`
+	Timers      int64      `json:"timers"`
+	Scheduled   int64      `json:"scheduled"`
+	Paused      int64      `json:"paused"`
+	InWheel     int64      `json:"in_wheel"`
+	InFlight    int64      `json:"in_flight"`
+	Fired       uint64     `json:"fired"`
+	Created     uint64     `json:"created_total"`
+	Cancelled   uint64     `json:"cancelled"`
+	Lag         LagStats   `json:"lag"`
+	Store       StoreStats `json:"store"`
+}
+
+// LagStats summarizes fire lag (publish time minus nominal time, jitter
+// excluded) over the recent window.
+type LagStats struct {
+	Count uint64  `json:"count"`
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	MaxMs float64 `json:"max_ms"`
+}
+
+// StoreStats describes the JetStream side of this node.
+type StoreStats struct {
+	Bucket  string `json:"bucket"`
+	Records uint64 `json:"records"`
+	Bytes   uint64 `json:"bytes"`
+	Writes  uint64 `json:"writes"`
+}

@@ -1,0 +1,3 @@
+module github.com/timerd/timerd
+
+go 1.26.8
