@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/timerd/timerd/api"
+	"github.com/timerd/timerd/internal/jetstream"
+	"github.com/timerd/timerd/internal/node"
+	"github.com/timerd/timerd/internal/service"
+)
+
+// serveConfig is everything `timerd serve` takes.
+type serveConfig struct {
+	listen, data, natsURL, httpAddr, nodeName, prefix, logLevel string
+	creds, nkey, user, password, token, tlsCert, tlsKey, tlsCA  string
+	allow                                                       string
+	maxPayload, maxBatch, shards, replicas                      int
+	keepFired, tick, markInterval, shutdownTimeout              time.Duration
+}
+
+func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
+	c := &serveConfig{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:4222", "embedded NATS: client address (host:port; port 0 picks one)")
+	fs.StringVar(&c.data, "data", "./timerd-data", "embedded NATS: JetStream storage directory")
+	fs.StringVar(&c.natsURL, "nats", "", "join an existing NATS system at URL[,URL] instead of embedding one")
+	fs.StringVar(&c.creds, "creds", "", "NATS credentials file (with --nats)")
+	fs.StringVar(&c.nkey, "nkey", "", "NATS nkey seed file (with --nats)")
+	fs.StringVar(&c.user, "user", "", "NATS user (with --nats)")
+	fs.StringVar(&c.password, "password", "", "NATS password (with --nats)")
+	fs.StringVar(&c.token, "token", "", "NATS token (with --nats)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS client certificate (with --nats)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS client key (with --nats)")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "TLS CA certificate to verify the NATS servers (with --nats)")
+	fs.StringVar(&c.httpAddr, "http", "", "serve /healthz, /readyz and /metrics on this address (e.g. 127.0.0.1:8080)")
+	fs.StringVar(&c.nodeName, "node", "", "node name (default: host name plus a random suffix)")
+	fs.StringVar(&c.prefix, "api-prefix", api.DefaultPrefix, "API subject prefix; also names the KV bucket")
+	fs.StringVar(&c.allow, "allow-subjects", ">", "comma-separated subject filters fires may be published to")
+	fs.IntVar(&c.maxPayload, "max-payload", api.DefaultPayload, "largest timer payload in bytes")
+	fs.IntVar(&c.maxBatch, "max-batch", api.DefaultMaxBatch, "most timers in one batch request")
+	fs.IntVar(&c.shards, "shards", 64, "shard count, used only when the bucket is first created")
+	fs.IntVar(&c.replicas, "replicas", 1, "KV bucket replicas when it is first created (3 on a NATS cluster)")
+	fs.DurationVar(&c.keepFired, "keep-fired", 30*time.Second, "how long a fired one-shot is remembered for idempotent retries")
+	fs.DurationVar(&c.tick, "tick", time.Millisecond, "timing wheel resolution")
+	fs.DurationVar(&c.markInterval, "mark-interval", time.Second, "how often progress is recorded and dead records purged")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 4*time.Second, "longest a clean shutdown waits for requests and fires in flight")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	return fs, c
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs, c := serveFlags(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "timerd serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		fmt.Fprintf(stderr, "timerd serve: --log-level %q: want debug, info, warn or error\n", c.logLevel)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := runNode(ctx, c, log); err != nil {
+		log.Error("timerd stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// runNode runs a node until ctx ends, then shuts it down in order: the API
+// stops taking requests, fires in flight finish, progress is flushed.
+func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
+	if c.nodeName == "" {
+		c.nodeName = defaultNodeName()
+	}
+	log = log.With("node", c.nodeName)
+	var ns *server.Server
+	var nc *nats.Conn
+	var err error
+	if c.natsURL == "" {
+		ns, err = jetstream.StartEmbedded(jetstream.EmbeddedConfig{Listen: c.listen, DataDir: c.data, Name: c.nodeName, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		nc, err = nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("timerd "+c.nodeName))
+	} else {
+		nc, err = connectExternal(c, log)
+	}
+	if err != nil {
+		return fmt.Errorf("connect to NATS: %w", err)
+	}
+	defer nc.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var nd *node.Node
+	if c.httpAddr != "" {
+		stopHTTP, err := serveHTTP(c.httpAddr, reg, func() bool { return nd != nil && nd.Ready() && nc.IsConnected() }, log)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP()
+	}
+
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	store, err := jetstream.OpenStore(openCtx, nc, jetstream.StoreConfig{
+		Bucket: bucketName(c.prefix), Shards: c.shards, Replicas: c.replicas, MaxInFlight: 512,
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fires, err := jetstream.NewFirePublisher(openCtx, nc, 8192, log)
+	if err != nil {
+		return err
+	}
+	defer fires.Close()
+	metrics := node.NewMetrics(reg)
+	n := node.New(node.Config{Name: c.nodeName, Tick: c.tick, MarkInterval: c.markInterval,
+		KeepFired: c.keepFired, Logger: log, Metrics: metrics}, store, fires)
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	metrics.Bind(reg, n)
+	nd = n
+	svc, err := service.Start(nc, n, service.Config{Prefix: c.prefix, MaxPayload: c.maxPayload, MaxBatch: c.maxBatch,
+		AllowSubjects: splitList(c.allow), Version: version, Logger: log})
+	if err != nil {
+		_ = n.Close(context.Background())
+		return err
+	}
+	where := c.natsURL
+	if ns != nil {
+		where = ns.ClientURL() + " (embedded, data " + c.data + ")"
+	}
+	log.Info("timerd ready", "nats", where, "api", c.prefix+".>", "bucket", store.Bucket(), "shards", store.Shards())
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	down, cancelDown := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancelDown()
+	errSvc := svc.Stop(down)
+	errNode := n.Close(down)
+	if err := nc.FlushWithContext(down); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("flush on shutdown", "err", err)
+	}
+	if err := errors.Join(errSvc, errNode); err != nil {
+		log.Warn("shutdown was not clean; a restart repeats what was in flight (deduplicated by Nats-Msg-Id)", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func connectExternal(c *serveConfig, log *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name("timerd " + c.nodeName),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from NATS", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "url", nc.ConnectedUrl()) }),
+	}
+	switch {
+	case c.creds != "":
+		opts = append(opts, nats.UserCredentials(c.creds))
+	case c.nkey != "":
+		o, err := nats.NkeyOptionFromSeed(c.nkey)
+		if err != nil {
+			return nil, fmt.Errorf("--nkey %q: %w", c.nkey, err)
+		}
+		opts = append(opts, o)
+	case c.user != "":
+		opts = append(opts, nats.UserInfo(c.user, c.password))
+	case c.token != "":
+		opts = append(opts, nats.Token(c.token))
+	}
+	if c.tlsCert != "" || c.tlsKey != "" {
+		opts = append(opts, nats.ClientCert(c.tlsCert, c.tlsKey))
+	}
+	if c.tlsCA != "" {
+		opts = append(opts, nats.RootCAs(c.tlsCA))
+	}
+	return nats.Connect(c.natsURL, opts...)
+}
+
+// serveHTTP serves /healthz (the process is up), /readyz (ready to fire on
+// time) and /metrics; the returned func stops it.
+func serveHTTP(addr string, reg *prometheus.Registry, ready func() bool, log *slog.Logger) (func(), error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready: loading timers or NATS unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http %q: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	log.Info("http listening", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
+}
+
+// bucketName derives the KV bucket from the API prefix, so two deployments
+// with different prefixes on one NATS system keep apart.
+func bucketName(prefix string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, prefix)
+}
+
+func defaultNodeName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "timerd"
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return host + "-" + hex.EncodeToString(b)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,259 @@
+package cronfeed
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Spec is a recurring timer's schedule as the client sent it: exactly one
+// of Cron and Repeat, plus the zone, bounds and creation time.
+type Spec struct {
+	// Cron is Timer-Cron: 5 or 6 fields, a descriptor, or @every, with an
+	// optional CRON_TZ=<zone> or TZ=<zone> prefix. "" if Repeat is set.
+	Cron string
+	// Repeat is Timer-Repeat: an ISO 8601 repeating interval. "" if Cron is set.
+	Repeat string
+	// Zone is Timer-Time-Zone, an IANA name; "" is UTC. A CRON_TZ= prefix
+	// naming a different zone is an error (ErrZoneConflict); naming the same
+	// zone, or given alone, it is the zone.
+	Zone string
+	// Start, if not zero, is the first instant an occurrence may have
+	// (inclusive), and the anchor of @every and R/duration.
+	Start time.Time
+	// End, if not zero, is the last instant an occurrence may have (inclusive).
+	End time.Time
+	// Created is when the timer was made. If not zero, occurrences at or
+	// before it are not part of the schedule (they passed before the timer
+	// existed), and it anchors @every and R/duration when Start is zero:
+	// the first fire is then Created + the interval. The service must
+	// persist it: recompiling with the same Spec gives the same schedule.
+	Created time.Time
+}
+
+// Schedule is a compiled Spec: it answers which instants a recurring timer
+// fires at. It is immutable and safe for concurrent use; it holds no clock
+// and starts no goroutine.
+type Schedule struct {
+	loc     *time.Location
+	start   time.Time // UTC; zero = none
+	end     time.Time
+	created time.Time
+	cron    *cronSpec // exactly one of cron and seq
+	seq     *sequence
+	text    string // canonical description, for String
+}
+
+// Compile validates s and compiles it. It rejects malformed specs, unknown
+// or conflicting zones, cron specs that can never match (ErrImpossible) and
+// schedules whose bounds leave no occurrence (ErrNoOccurrence): End before
+// the first occurrence, or a repeating interval that ended before Created.
+// Every error wraps one of the package's sentinel errors and says why.
+func Compile(s Spec) (*Schedule, error) {
+	cronText, repeatText := strings.TrimSpace(s.Cron), strings.TrimSpace(s.Repeat)
+	if (cronText == "") == (repeatText == "") {
+		return nil, fmt.Errorf("%w: want exactly one of a cron spec and an ISO 8601 repeating interval, got %s",
+			ErrSpec, map[bool]string{true: "both", false: "neither"}[cronText != ""])
+	}
+	loc, err := LoadZone(strings.TrimSpace(s.Zone))
+	if err != nil {
+		return nil, err
+	}
+	sch := &Schedule{loc: loc, start: utcOrZero(s.Start), end: utcOrZero(s.End), created: utcOrZero(s.Created)}
+	if !sch.start.IsZero() && !sch.end.IsZero() && sch.end.Before(sch.start) {
+		return nil, fmt.Errorf("%w: the end %s is before the start %s", ErrSpec,
+			sch.end.Format(time.RFC3339Nano), sch.start.Format(time.RFC3339Nano))
+	}
+	if cronText != "" {
+		err = sch.compileCron(cronText, strings.TrimSpace(s.Zone) != "")
+	} else {
+		err = sch.compileRepeat(repeatText)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sch, sch.checkNotEmpty()
+}
+
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
+}
+
+// compileCron compiles a Timer-Cron value; zoneGiven says Spec.Zone was set.
+func (s *Schedule) compileCron(text string, zoneGiven bool) error {
+	ct, err := parseCron(text)
+	if err != nil {
+		return err
+	}
+	if ct.zone != "" {
+		loc, err := LoadZone(ct.zone)
+		if err != nil {
+			return err
+		}
+		if zoneGiven && loc.String() != s.loc.String() {
+			return fmt.Errorf("%w: the cron spec says CRON_TZ=%s but the time zone is %s; give one, or the same in both",
+				ErrZoneConflict, loc, s.loc)
+		}
+		s.loc = loc
+	}
+	if ct.spec == nil {
+		q, err := s.anchoredSequence(ct.every, 0, "@every")
+		s.seq, s.text = q, fmt.Sprintf("@every %s from %s in %s", ct.every, q.base.Format(time.RFC3339Nano), s.loc)
+		return err
+	}
+	if !ct.spec.possible() {
+		return fmt.Errorf("%w %q: %s", ErrImpossible, text, ct.spec.whyImpossible())
+	}
+	s.cron, s.text = ct.spec, fmt.Sprintf("cron %q in %s", ct.spec.fields, s.loc)
+	return nil
+}
+
+// anchoredSequence builds the sequence of @every and R[n]/duration:
+// Start + k·p for k >= 0, or Created + k·p for k >= 1; count 0 = unbounded.
+func (s *Schedule) anchoredSequence(p Period, count int64, what string) (*sequence, error) {
+	q := &sequence{period: p, first: 0, last: noLast}
+	switch {
+	case !s.start.IsZero():
+		q.base = s.start.In(s.loc)
+	case !s.created.IsZero():
+		q.base, q.first = s.created.In(s.loc), 1
+	default:
+		return q, fmt.Errorf("%w: %s needs an anchor: a start time, or the creation time", ErrSpec, what)
+	}
+	if count > 0 {
+		q.last = q.first + count - 1
+	}
+	return q, nil
+}
+
+// compileRepeat compiles a Timer-Repeat value.
+func (s *Schedule) compileRepeat(text string) error {
+	r, err := parseRepeat(text, s.loc)
+	if err != nil {
+		return err
+	}
+	switch r.form {
+	case anchored:
+		s.seq, err = s.anchoredSequence(r.period, r.count, "R/"+r.period.String())
+	case fromStart:
+		s.seq = &sequence{base: r.start.In(s.loc), period: r.period, first: 0, last: noLast}
+		if r.count > 0 {
+			s.seq.last = r.count - 1
+		}
+	case toEnd:
+		s.seq = &sequence{base: r.end.In(s.loc), period: r.period, first: noFirst, last: -1}
+		if r.count > 0 {
+			s.seq.first = -r.count
+		}
+	}
+	s.text = fmt.Sprintf("repeat %q in %s", text, s.loc)
+	return err
+}
+
+// checkNotEmpty rejects a schedule whose bounds leave no occurrence.
+func (s *Schedule) checkNotEmpty() error {
+	if !s.bounded() {
+		return nil // no lower bound: cannot be empty below, and End alone is checked by the caller's Next
+	}
+	if _, ok := s.First(); ok {
+		return nil
+	}
+	unbounded := *s
+	unbounded.end = time.Time{}
+	if first, ok := unbounded.First(); ok {
+		return fmt.Errorf("%w: the first occurrence, %s, is after the end %s", ErrNoOccurrence,
+			first.Format(time.RFC3339Nano), s.end.Format(time.RFC3339Nano))
+	}
+	var after []string
+	if !s.start.IsZero() {
+		after = append(after, "the start "+s.start.Format(time.RFC3339Nano))
+	}
+	if !s.created.IsZero() {
+		after = append(after, "the creation time "+s.created.Format(time.RFC3339Nano))
+	}
+	if len(after) == 0 {
+		return fmt.Errorf("%w: no occurrence between the years 1 and 9999", ErrNoOccurrence)
+	}
+	return fmt.Errorf("%w: every occurrence is before %s", ErrNoOccurrence, strings.Join(after, " or "))
+}
+
+// bounded reports whether the schedule has a first occurrence: a lower
+// bound (Start, Created) or a repeating interval with a first interval.
+func (s *Schedule) bounded() bool {
+	return !s.start.IsZero() || !s.created.IsZero() || s.seq != nil && s.seq.first != noFirst
+}
+
+// Location returns the time zone the schedule's wall clock times are in.
+func (s *Schedule) Location() *time.Location { return s.loc }
+
+// String describes the schedule, for logs.
+func (s *Schedule) String() string { return s.text }
+
+// floor returns the instant occurrences must be strictly after, given that
+// the caller wants those after after: after, raised to honour Start
+// (inclusive) and Created (exclusive).
+func (s *Schedule) floor(after time.Time) time.Time {
+	if !s.start.IsZero() {
+		if b := s.start.Add(-time.Nanosecond); b.After(after) {
+			after = b
+		}
+	}
+	if !s.created.IsZero() && s.created.After(after) {
+		after = s.created
+	}
+	return after
+}
+
+// Next returns the first occurrence strictly after after that honours
+// Start, End, Created and a repeat count, in UTC; false when none is left.
+// Occurrences are nominal times: jitter is added by the caller (Jitter).
+func (s *Schedule) Next(after time.Time) (time.Time, bool) {
+	from := s.floor(after)
+	limit := maxTime
+	if !s.end.IsZero() && s.end.Before(limit) {
+		limit = s.end
+	}
+	if !from.Before(limit) {
+		return time.Time{}, false
+	}
+	var t time.Time
+	var ok bool
+	if s.cron != nil {
+		t, ok = s.cron.next(from, s.loc, limit)
+	} else {
+		t, ok = s.seq.next(from)
+	}
+	if !ok || t.After(limit) || t.Before(minTime) || !t.After(after) {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// First returns the first occurrence of all: the first at or after Start
+// and after Created, or a repeating interval's first one. A schedule with
+// no lower bound (a cron spec or R/duration/end, with neither Start nor
+// Created) has none and returns false.
+func (s *Schedule) First() (time.Time, bool) {
+	if !s.bounded() {
+		return time.Time{}, false
+	}
+	return s.Next(minTime.Add(-time.Nanosecond))
+}
+
+// Upcoming returns up to n occurrences strictly after after, in order: a
+// preview for clients and tests.
+func (s *Schedule) Upcoming(after time.Time, n int) []time.Time {
+	var out []time.Time
+	for len(out) < n {
+		t, ok := s.Next(after)
+		if !ok {
+			break
+		}
+		out = append(out, t)
+		after = t
+	}
+	return out
+}

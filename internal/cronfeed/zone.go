@@ -1,0 +1,170 @@
+package cronfeed
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The instants this package computes lie in the years 1 to 9999: an
+// occurrence outside them does not exist. The bound keeps every search
+// finite and every arithmetic step far from overflow.
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	// farPast and farFuture are what saturating arithmetic returns: outside
+	// [minTime, maxTime], so they are never an occurrence.
+	farPast   = time.Date(-20000, 1, 1, 0, 0, 0, 0, time.UTC)
+	farFuture = time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// zones caches loaded locations by name: loading reads the zoneinfo file,
+// and a *time.Location is immutable once loaded, so sharing is safe.
+var zones sync.Map // string -> *time.Location
+
+// LoadZone returns the IANA time zone called name ("" and "UTC" are UTC).
+// "Local" is rejected: the machine's zone differs between nodes, and every
+// node must compute the same instants. Unknown names wrap ErrZone.
+//
+// The zone rules come from the system's zoneinfo (or Go's embedded copy when
+// the binary imports time/tzdata); nodes with different tzdata versions can
+// disagree about zones whose rules changed recently.
+func LoadZone(name string) (*time.Location, error) {
+	if name == "" || name == "UTC" {
+		return time.UTC, nil
+	}
+	if v, ok := zones.Load(name); ok {
+		return v.(*time.Location), nil
+	}
+	bad := func(why string) (*time.Location, error) {
+		return nil, fmt.Errorf("%w %q: %s", ErrZone, name, why)
+	}
+	switch {
+	case len(name) > 64:
+		return bad("too long for an IANA zone name")
+	case strings.EqualFold(name, "local"):
+		return bad(`"Local" is the machine's zone and differs between nodes; want an IANA name such as "Europe/Berlin" or "UTC"`)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return bad(`want an IANA name such as "Europe/Berlin", "America/New_York" or "UTC" (names are case-sensitive)`)
+	}
+	zones.Store(name, loc)
+	return loc, nil
+}
+
+// wallOf returns the local wall clock reading of t, in t's location, as a
+// UTC time: a "naive" time that can be compared and stepped without zones.
+func wallOf(t time.Time) time.Time {
+	_, off := t.Zone()
+	return t.UTC().Add(time.Duration(off) * time.Second)
+}
+
+// offsetAt is the UTC offset of loc at instant t.
+func offsetAt(t time.Time, loc *time.Location) time.Duration {
+	_, off := t.In(loc).Zone()
+	return time.Duration(off) * time.Second
+}
+
+// localTime is time.Date with timerd's rules for wall clock times that do
+// not occur exactly once; see resolveWall.
+func localTime(y int, mo time.Month, d, hh, mm, ss, ns int, loc *time.Location) time.Time {
+	return resolveWall(time.Date(y, mo, d, hh, mm, ss, ns, time.UTC), loc)
+}
+
+// resolveWall returns the instant at which the wall clock of loc reads wall
+// (a naive time, see wallOf), by timerd's DST rules:
+//
+//   - a wall time that occurs once is that instant;
+//   - a wall time that occurs twice (fall back) is its first occurrence;
+//   - a wall time that never occurs (spring forward) is the first instant
+//     after the gap, that is the transition itself.
+//
+// time.Date leaves the last two cases unspecified (in practice it picks the
+// second occurrence east of Greenwich and the first west of it), so they are
+// resolved here from the zone's transitions. The result is in loc.
+func resolveWall(wall time.Time, loc *time.Location) time.Time {
+	if loc == time.UTC {
+		return wall
+	}
+	y, mo, d := wall.Date()
+	hh, mm, ss := wall.Clock()
+	t := time.Date(y, mo, d, hh, mm, ss, wall.Nanosecond(), loc)
+	if wallOf(t).Equal(wall) {
+		return firstOccurrence(t)
+	}
+	return gapEnd(t, wall, loc)
+}
+
+// firstOccurrence returns the earliest instant whose wall clock reads the
+// same as t's: t itself unless t lies in the second pass of a fall-back hour.
+func firstOccurrence(t time.Time) time.Time {
+	start, _ := t.ZoneBounds()
+	if start.IsZero() {
+		return t
+	}
+	_, offNow := t.Zone()
+	_, offPrev := start.Add(-time.Nanosecond).Zone()
+	if offPrev <= offNow {
+		return t
+	}
+	earlier := t.Add(-time.Duration(offPrev-offNow) * time.Second)
+	if earlier.Before(start) && wallOf(earlier).Equal(wallOf(t)) {
+		return earlier
+	}
+	return t
+}
+
+// repeatEnd reports whether t's wall clock reading already occurred earlier
+// (t is in the second pass of a fall-back), and if so returns the wall clock
+// (naive) at which the repeated stretch ends: the first wall time after it
+// that is read only once.
+func repeatEnd(t time.Time) (time.Time, bool) {
+	start, _ := t.ZoneBounds()
+	if start.IsZero() {
+		return time.Time{}, false
+	}
+	_, offNow := t.Zone()
+	_, offPrev := start.Add(-time.Nanosecond).Zone()
+	back := time.Duration(offPrev-offNow) * time.Second
+	if back <= 0 || t.Sub(start) >= back {
+		return time.Time{}, false
+	}
+	return start.UTC().Add(time.Duration(offPrev) * time.Second), true
+}
+
+// gapEnd returns the transition that skips over wall (naive), given t, the
+// instant time.Date chose for it. t reads wall with the offset of one side
+// of the gap, so the transition is the start or the end of t's zone period;
+// other zones' oddities fall back to a scan of the surrounding day.
+func gapEnd(t, wall time.Time, loc *time.Location) time.Time {
+	start, end := t.ZoneBounds()
+	for _, tr := range [2]time.Time{start, end} {
+		if !tr.IsZero() && skips(tr, wall) {
+			return tr
+		}
+	}
+	u := wall.Add(-30 * time.Hour).In(loc)
+	for range 16 {
+		_, end := u.ZoneBounds()
+		if end.IsZero() || end.After(wall.Add(30*time.Hour)) {
+			break
+		}
+		if skips(end, wall) {
+			return end
+		}
+		u = end
+	}
+	return t // not in a gap after all; keep time.Date's reading
+}
+
+// skips reports whether the transition at tr jumps the wall clock over wall.
+func skips(tr, wall time.Time) bool {
+	_, offPrev := tr.Add(-time.Nanosecond).Zone()
+	_, offNew := tr.Zone()
+	u := tr.UTC()
+	from := u.Add(time.Duration(offPrev) * time.Second)
+	to := u.Add(time.Duration(offNew) * time.Second)
+	return !wall.Before(from) && wall.Before(to)
+}

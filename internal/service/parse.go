@@ -1,0 +1,485 @@
+package service
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/nats-io/nuid"
+
+	"github.com/timerd/timerd/api"
+	"github.com/timerd/timerd/internal/cronfeed"
+	"github.com/timerd/timerd/internal/jetstream"
+	"github.com/timerd/timerd/internal/node"
+	"github.com/timerd/timerd/internal/record"
+)
+
+// fields is one schedule request as sent, from headers or a batch element,
+// before validation. name says how to name a field in an error message.
+type fields struct {
+	id, subject, in, at, cron, repeat, zone, start, end string
+	maxFires, misfire, jitter, replace, expected      string
+	headers                                           []record.Header
+	payload                                           []byte
+	name                                              func(header string) string
+}
+
+// scheduleHeaders maps the lower-cased Timer-* request headers of schedule
+// to their fields; any other Timer-* header is refused, so a misspelt one
+// does not go unnoticed.
+var scheduleHeaders = map[string]func(*fields) *string{
+	"timer-id":                func(f *fields) *string { return &f.id },
+	"timer-subject":           func(f *fields) *string { return &f.subject },
+	"timer-in":                func(f *fields) *string { return &f.in },
+	"timer-at":                func(f *fields) *string { return &f.at },
+	"timer-cron":              func(f *fields) *string { return &f.cron },
+	"timer-repeat":            func(f *fields) *string { return &f.repeat },
+	"timer-time-zone":         func(f *fields) *string { return &f.zone },
+	"timer-start":             func(f *fields) *string { return &f.start },
+	"timer-end":               func(f *fields) *string { return &f.end },
+	"timer-max-fires":         func(f *fields) *string { return &f.maxFires },
+	"timer-misfire":           func(f *fields) *string { return &f.misfire },
+	"timer-jitter":            func(f *fields) *string { return &f.jitter },
+	"timer-replace":           func(f *fields) *string { return &f.replace },
+	"timer-expected-revision": func(f *fields) *string { return &f.expected },
+}
+
+// canonicalHeader is the protocol's spelling of a Timer-* header, for messages.
+func canonicalHeader(lower string) string {
+	parts := strings.Split(lower, "-")
+	for i, p := range parts {
+		if p == "id" {
+			parts[i] = "Id"
+			continue
+		}
+		if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, "-")
+}
+
+func headerName(h string) string { return h }
+
+// fromHeaders reads a schedule request. Header names are case-insensitive
+// and values trimmed; Nats-* headers are dropped and every other header is
+// kept for the fires, in a stable order.
+func fromHeaders(h map[string][]string, payload []byte) (*fields, *node.Error) {
+	f := &fields{payload: payload, name: headerName}
+	for key, values := range h {
+		lower := strings.ToLower(key)
+		switch {
+		case strings.HasPrefix(lower, "nats-"):
+			continue
+		case strings.HasPrefix(lower, "timer-"):
+			field, ok := scheduleHeaders[lower]
+			if !ok {
+				return nil, badf("unknown header %s; schedule accepts %s", key, acceptedHeaders())
+			}
+			if len(values) > 1 {
+				return nil, badf("header %s was sent %d times; send it once", canonicalHeader(lower), len(values))
+			}
+			*field(f) = strings.TrimSpace(values[0])
+		default:
+			for _, v := range values {
+				f.headers = append(f.headers, record.Header{Key: key, Value: v})
+			}
+		}
+	}
+	slices.SortStableFunc(f.headers, func(a, b record.Header) int { return strings.Compare(a.Key, b.Key) })
+	return f, nil
+}
+
+func acceptedHeaders() string {
+	names := make([]string, 0, len(scheduleHeaders))
+	for k := range scheduleHeaders {
+		names = append(names, canonicalHeader(k))
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// fromItem reads one batch element.
+func fromItem(it api.BatchItem) (*fields, *node.Error) {
+	f := &fields{
+		id: strings.TrimSpace(it.ID), subject: strings.TrimSpace(it.Subject), in: strings.TrimSpace(it.In),
+		at: strings.TrimSpace(it.At), cron: strings.TrimSpace(it.Cron), repeat: strings.TrimSpace(it.Repeat),
+		zone: strings.TrimSpace(it.TimeZone), start: strings.TrimSpace(it.Start), end: strings.TrimSpace(it.End),
+		misfire: strings.TrimSpace(it.Misfire), jitter: strings.TrimSpace(it.Jitter),
+		name: batchFieldName,
+	}
+	if it.MaxFires != nil {
+		f.maxFires = strconv.FormatInt(*it.MaxFires, 10)
+	}
+	if it.Replace {
+		f.replace = "true"
+	}
+	switch {
+	case it.Data != nil && it.DataB64 != nil:
+		return nil, badf("give data or data_b64, not both")
+	case it.Data != nil:
+		f.payload = []byte(*it.Data)
+	case it.DataB64 != nil:
+		p, err := base64.StdEncoding.DecodeString(*it.DataB64)
+		if err != nil {
+			return nil, badf("data_b64 is not standard base64: %v", err)
+		}
+		f.payload = p
+	}
+	for k, v := range it.Headers {
+		lower := strings.ToLower(k)
+		if strings.HasPrefix(lower, "timer-") || strings.HasPrefix(lower, "nats-") {
+			return nil, badf("headers: %q is reserved (Timer-* and Nats-* are not kept); use the element's fields instead", k)
+		}
+		if !validHeaderKey(k) || strings.ContainsAny(v, "\r\n") {
+			return nil, badf("headers: %q is not a valid NATS header (name: printable ASCII without ':' or spaces; value: no line breaks)", k)
+		}
+		f.headers = append(f.headers, record.Header{Key: k, Value: v})
+	}
+	slices.SortFunc(f.headers, func(a, b record.Header) int { return strings.Compare(a.Key, b.Key) })
+	return f, nil
+}
+
+func validHeaderKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c <= ' ' || c > '~' || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// batchFieldName names a header's batch field: Timer-Max-Fires -> max_fires.
+func batchFieldName(header string) string {
+	s := strings.TrimPrefix(strings.ToLower(header), "timer-")
+	if s == "time-zone" {
+		return "time_zone"
+	}
+	return strings.ReplaceAll(s, "-", "_")
+}
+
+func badf(format string, args ...any) *node.Error {
+	return &node.Error{Code: api.CodeBadRequest, Msg: fmt.Sprintf(format, args...)}
+}
+
+// limits are the server's request limits.
+type limits struct {
+	prefix     string
+	maxPayload int
+	allow      []string
+}
+
+// build validates f into a schedule request, computing a one-shot's due
+// time from now (the receipt time).
+func (l *limits) build(f *fields, now time.Time) (node.ScheduleRequest, *node.Error) {
+	n := f.name
+	var req node.ScheduleRequest
+	if len(f.payload) > l.maxPayload {
+		return req, &node.Error{Code: api.CodeTooLarge, Msg: fmt.Sprintf("payload is %d bytes; the limit is %d (--max-payload)", len(f.payload), l.maxPayload)}
+	}
+	if err := l.checkSubject(n(api.HeaderSubject), f.subject); err != nil {
+		return req, err
+	}
+	id := f.id
+	if id == "" {
+		id = nuid.Next()
+	} else if err := CheckID(n(api.HeaderID), id); err != nil {
+		return req, err
+	}
+	r := &record.Timer{ID: id, Subject: f.subject, Created: now.UnixNano(), Headers: f.headers, Payload: f.payload}
+	var given []string
+	for _, k := range []struct {
+		header, value string
+		kind          record.Kind
+	}{{api.HeaderIn, f.in, record.KindIn}, {api.HeaderAt, f.at, record.KindAt}, {api.HeaderCron, f.cron, record.KindCron}, {api.HeaderRepeat, f.repeat, record.KindRepeat}} {
+		if k.value != "" {
+			given = append(given, n(k.header))
+			r.Kind, r.Spec = k.kind, k.value
+		}
+	}
+	switch len(given) {
+	case 0:
+		return req, badf("when to fire is missing: give one of %s, %s, %s or %s", n(api.HeaderIn), n(api.HeaderAt), n(api.HeaderCron), n(api.HeaderRepeat))
+	case 1:
+	default:
+		return req, badf("%s were all given; give exactly one of them", strings.Join(given, " and "))
+	}
+	if err := parseWhen(r, f, now); err != nil {
+		return req, err
+	}
+	if err := parseOptions(r, f); err != nil {
+		return req, err
+	}
+	if r.Kind.Recurring() {
+		sched, err := cronfeed.Compile(node.SpecOf(r))
+		if err != nil {
+			return req, badf("%s %q: %v", n(kindHeader(r.Kind)), r.Spec, err)
+		}
+		if _, ok := sched.First(); !ok {
+			return req, badf("%s %q: no occurrence at all between its start and end", n(kindHeader(r.Kind)), r.Spec)
+		}
+	}
+	switch strings.ToLower(f.replace) {
+	case "", "false":
+	case "true":
+		req.Replace = true
+	default:
+		return req, badf("%s %q: want true or false", n(api.HeaderReplace), f.replace)
+	}
+	if f.expected != "" {
+		v, err := strconv.ParseUint(f.expected, 10, 64)
+		if err != nil {
+			return req, badf("%s %q: want a revision number from a previous reply", n(api.HeaderExpectedRevision), f.expected)
+		}
+		if !req.Replace {
+			return req, badf("%s needs %s: true on schedule (it guards a replace)", n(api.HeaderExpectedRevision), n(api.HeaderReplace))
+		}
+		req.ExpectedRevision, req.HasExpected = v, true
+	}
+	r.ReqHash = f.hash()
+	req.Timer = r
+	return req, nil
+}
+
+func kindHeader(k record.Kind) string {
+	if k == record.KindCron {
+		return api.HeaderCron
+	}
+	return api.HeaderRepeat
+}
+
+// maxDue keeps due times inside what int64 nanoseconds and RFC 3339 carry.
+var maxDue = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func parseWhen(r *record.Timer, f *fields, now time.Time) *node.Error {
+	n := f.name
+	switch r.Kind {
+	case record.KindIn:
+		due, err := ParseDelay(f.in, now)
+		if err != nil {
+			return badf("%s %q: %v", n(api.HeaderIn), f.in, err)
+		}
+		r.Due = due.UnixNano()
+	case record.KindAt:
+		at, err := parseTime(f.at)
+		if err != nil {
+			return badf("%s %q: %v", n(api.HeaderAt), f.at, err)
+		}
+		r.Due = at.UnixNano()
+	}
+	return nil
+}
+
+// ParseDelay is Timer-In: a Go duration (1500ms, 2h45m) or an ISO 8601
+// duration (PT30S, P1DT2H), not negative, added to now.
+func ParseDelay(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("negative delay; want 0 or more (a time in the past: use %s)", api.HeaderAt)
+		}
+		return now.Add(d), nil
+	}
+	if strings.HasPrefix(s, "-") {
+		return time.Time{}, fmt.Errorf("negative delay; want 0 or more")
+	}
+	if len(s) > 0 && (s[0] == 'P' || s[0] == 'p') {
+		p, err := cronfeed.ParsePeriod(s)
+		if err != nil {
+			return time.Time{}, err
+		}
+		due := p.AddTo(now.UTC(), 1)
+		if due.After(maxDue) {
+			return time.Time{}, fmt.Errorf("too far in the future (after %s)", maxDue.Format(time.RFC3339))
+		}
+		return due, nil
+	}
+	return time.Time{}, fmt.Errorf("not a duration; want a Go duration like 1500ms or 2h45m, or ISO 8601 like PT30S or P1DT2H")
+}
+
+// parseTime is an RFC 3339 time with optional fraction and offset.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("not an RFC 3339 time; want for example 2027-01-02T03:04:05Z or 2027-01-02T03:04:05.250+01:00")
+	}
+	if t.Year() < 1970 || t.After(maxDue) {
+		return time.Time{}, fmt.Errorf("out of range; want a time between 1970 and 2261")
+	}
+	return t, nil
+}
+
+func parseOptions(r *record.Timer, f *fields) *node.Error {
+	n := f.name
+	recurringOnly := func(header, value string) *node.Error {
+		if value != "" && !r.Kind.Recurring() {
+			return badf("%s applies to recurring timers (%s or %s), not to %s", n(header), n(api.HeaderCron), n(api.HeaderRepeat), n(kindName(r.Kind)))
+		}
+		return nil
+	}
+	for _, o := range []struct{ header, value string }{
+		{api.HeaderTimeZone, f.zone}, {api.HeaderStart, f.start}, {api.HeaderEnd, f.end},
+		{api.HeaderMaxFires, f.maxFires}, {api.HeaderMisfire, f.misfire},
+	} {
+		if err := recurringOnly(o.header, o.value); err != nil {
+			return err
+		}
+	}
+	r.TimeZone = f.zone
+	if f.zone != "" {
+		if _, err := time.LoadLocation(f.zone); err != nil || strings.EqualFold(f.zone, "local") {
+			return badf("%s %q: not an IANA time zone; want for example Europe/Berlin or UTC", n(api.HeaderTimeZone), f.zone)
+		}
+	}
+	for _, b := range []struct {
+		header, value string
+		into          *int64
+	}{{api.HeaderStart, f.start, &r.Start}, {api.HeaderEnd, f.end, &r.End}} {
+		if b.value == "" {
+			continue
+		}
+		t, err := parseTime(b.value)
+		if err != nil {
+			return badf("%s %q: %v", n(b.header), b.value, err)
+		}
+		*b.into = t.UnixNano()
+	}
+	if r.Start != 0 && r.End != 0 && r.End < r.Start {
+		return badf("%s %q is before %s %q", n(api.HeaderEnd), f.end, n(api.HeaderStart), f.start)
+	}
+	if f.maxFires != "" {
+		v, err := strconv.ParseInt(f.maxFires, 10, 64)
+		if err != nil || v < 1 {
+			return badf("%s %q: want a whole number of 1 or more", n(api.HeaderMaxFires), f.maxFires)
+		}
+		r.MaxFires = v
+	}
+	if f.misfire != "" {
+		m, err := cronfeed.ParseMisfire(strings.ToLower(f.misfire))
+		if err != nil {
+			return badf("%s %q: want skip, once or all", n(api.HeaderMisfire), f.misfire)
+		}
+		r.Misfire = uint8(m)
+	}
+	if f.jitter != "" {
+		d, err := time.ParseDuration(f.jitter)
+		if err != nil {
+			p, perr := cronfeed.ParsePeriod(f.jitter)
+			if perr != nil || p.Years != 0 || p.Months != 0 || p.Days != 0 {
+				return badf("%s %q: want a duration like 30s or PT30S (no days, months or years)", n(api.HeaderJitter), f.jitter)
+			}
+			d = p.Clock
+		}
+		if d < 0 || d > 24*time.Hour {
+			return badf("%s %q: want a duration from 0 to 24h", n(api.HeaderJitter), f.jitter)
+		}
+		r.Jitter = int64(d)
+	}
+	return nil
+}
+
+func kindName(k record.Kind) string {
+	if k == record.KindIn {
+		return api.HeaderIn
+	}
+	return api.HeaderAt
+}
+
+// hash identifies the request: its Timer-* fields as sent, subject, kept
+// headers and payload. An identical retry has the same hash.
+func (f *fields) hash() uint64 {
+	d := xxhash.New()
+	var buf []byte
+	for _, s := range []string{f.id, f.subject, f.in, f.at, f.cron, f.repeat, f.zone, f.start, f.end,
+		f.maxFires, strings.ToLower(f.misfire), f.jitter, strings.ToLower(f.replace), f.expected} {
+		buf = binary.AppendUvarint(buf[:0], uint64(len(s)))
+		_, _ = d.Write(buf)
+		_, _ = d.WriteString(s)
+	}
+	for _, h := range f.headers {
+		buf = binary.AppendUvarint(buf[:0], uint64(len(h.Key)))
+		buf = binary.AppendUvarint(buf, uint64(len(h.Value)))
+		_, _ = d.Write(buf)
+		_, _ = d.WriteString(h.Key)
+		_, _ = d.WriteString(h.Value)
+	}
+	_, _ = d.Write(f.payload)
+	return d.Sum64()
+}
+
+// CheckID validates a client timer id: 1–256 bytes of printable ASCII
+// without spaces, '*' or '>'.
+func CheckID(header, id string) *node.Error {
+	if id == "" {
+		return badf("%s is required", header)
+	}
+	if len(id) > api.MaxIDLen {
+		return badf("%s is %d bytes; at most %d are allowed", header, len(id), api.MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c > '~' || c == '*' || c == '>' {
+			what := fmt.Sprintf("byte 0x%02x", c)
+			if c == ' ' {
+				what = "a space"
+			} else if c == '*' || c == '>' {
+				what = fmt.Sprintf("%q", string(c))
+			}
+			return badf("%s %q has %s at position %d; ids are printable ASCII without spaces, '*' or '>'", header, printable(id), what, i)
+		}
+	}
+	return nil
+}
+
+func printable(s string) string {
+	if utf8.ValidString(s) && len(s) <= 64 {
+		return s
+	}
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
+// checkSubject validates a fire subject: a literal subject outside the
+// reserved spaces and inside the allow-list.
+func (l *limits) checkSubject(header, s string) *node.Error {
+	if s == "" {
+		return badf("%s is required: the subject the fire is published to", header)
+	}
+	if strings.ContainsAny(s, " \t\r\n") {
+		return badf("%s %q contains white space; want a literal NATS subject like orders.timeout", header, s)
+	}
+	for _, tok := range strings.Split(s, ".") {
+		switch tok {
+		case "":
+			return badf("%s %q has an empty token; want a literal NATS subject like orders.timeout", header, s)
+		case "*", ">":
+			return badf("%s %q has the wildcard %q; a fire needs a literal subject", header, s, tok)
+		}
+	}
+	forbidden := func(why string) *node.Error {
+		return &node.Error{Code: api.CodeForbidden, Msg: fmt.Sprintf("%s %q is not allowed: %s", header, s, why)}
+	}
+	switch {
+	case strings.HasPrefix(s, "$"):
+		return forbidden("subjects starting with $ are reserved for NATS")
+	case s == "_INBOX" || strings.HasPrefix(s, "_INBOX."):
+		return forbidden("_INBOX subjects are reserved for replies")
+	case s == l.prefix || strings.HasPrefix(s, l.prefix+"."):
+		return forbidden(fmt.Sprintf("subjects under %s. are timerd's own API", l.prefix))
+	}
+	for _, filter := range l.allow {
+		if jetstream.SubjectMatches(filter, s) {
+			return nil
+		}
+	}
+	return forbidden(fmt.Sprintf("it is outside the allow-list (--allow-subjects %s)", strings.Join(l.allow, ",")))
+}

@@ -1,0 +1,321 @@
+// Package service serves timerd's protocol (PROTOCOL.md) as a NATS micro
+// service: it reads requests, validates them into node operations, and
+// answers with the protocol's JSON or its errors. Each request is handled in
+// its own goroutine (bounded), so one request waiting for its store ack
+// never holds up the next.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/timerd/timerd/api"
+	"github.com/timerd/timerd/internal/node"
+)
+
+// Config configures the API service.
+type Config struct {
+	Prefix        string   // API subject prefix (default api.DefaultPrefix)
+	MaxPayload    int      // bytes (default api.DefaultPayload)
+	MaxBatch      int      // timers per batch (default api.DefaultMaxBatch)
+	AllowSubjects []string // fire subject allow-list (default ">")
+	MaxInFlight   int      // requests handled at once; beyond: 429 (default 20000)
+	Timeout       time.Duration
+	Version       string
+	Logger        *slog.Logger
+}
+
+// Service is the running micro service.
+type Service struct {
+	cfg    Config
+	node   *node.Node
+	svc    micro.Service
+	limits limits
+	slots  chan struct{}
+	wg     sync.WaitGroup
+	log    *slog.Logger
+}
+
+// Start registers the micro service and its endpoints on nc.
+func Start(nc *nats.Conn, n *node.Node, cfg Config) (*Service, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = api.DefaultPrefix
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = api.DefaultPayload
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = api.DefaultMaxBatch
+	}
+	if len(cfg.AllowSubjects) == 0 {
+		cfg.AllowSubjects = []string{">"}
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 20000
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Version == "" {
+		cfg.Version = "0.1.0"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg, node: n, slots: make(chan struct{}, cfg.MaxInFlight), log: cfg.Logger,
+		limits: limits{prefix: cfg.Prefix, maxPayload: cfg.MaxPayload, allow: cfg.AllowSubjects}}
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        api.ServiceName,
+		Version:     cfg.Version,
+		Description: "timerd: publishes NATS messages later (one-shot, cron, ISO 8601 repeating)",
+		QueueGroup:  api.ServiceName,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add micro service: %w", err)
+	}
+	s.svc = svc
+	for name, h := range map[string]func(context.Context, micro.Request) (any, error){
+		api.EndpointSchedule: s.schedule,
+		api.EndpointBatch:    s.batch,
+		api.EndpointCancel:   s.cancel,
+		api.EndpointGet:      s.get,
+		api.EndpointList:     s.list,
+		api.EndpointPause:    s.pause,
+		api.EndpointResume:   s.resume,
+		api.EndpointTrigger:  s.trigger,
+		api.EndpointStats:    s.stats,
+	} {
+		if err := svc.AddEndpoint(name, s.handler(h), micro.WithEndpointSubject(cfg.Prefix+"."+name),
+			micro.WithEndpointPendingLimits(-1, -1)); err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("add endpoint %s: %w", name, err)
+		}
+	}
+	return s, nil
+}
+
+// Stop stops taking requests and waits (until ctx ends) for the ones being
+// handled to be answered.
+func (s *Service) Stop(ctx context.Context) error {
+	err := s.svc.Stop()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return errors.Join(err, fmt.Errorf("requests still being handled: %w", ctx.Err()))
+	}
+	return err
+}
+
+// handler runs h in its own goroutine and answers with its result.
+func (s *Service) handler(h func(context.Context, micro.Request) (any, error)) micro.HandlerFunc {
+	return func(req micro.Request) {
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			respondError(req, &node.Error{Code: api.CodeTooMany, Msg: fmt.Sprintf("%d requests are being handled; the limit is %d, retry shortly", len(s.slots), cap(s.slots))})
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.slots }()
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+			defer cancel()
+			reply, err := h(ctx, req)
+			if err != nil {
+				respondError(req, err)
+				return
+			}
+			if err := req.RespondJSON(reply); err != nil {
+				s.log.Debug("reply not sent", "subject", req.Subject(), "err", err)
+			}
+		}()
+	}
+}
+
+func respondError(req micro.Request, err error) {
+	var e *node.Error
+	if !errors.As(err, &e) {
+		e = &node.Error{Code: api.CodeInternal, Msg: err.Error()}
+	}
+	body, _ := json.Marshal(api.ErrorReply{Error: e.Msg, Code: e.Code})
+	_ = req.Error(strconv.Itoa(e.Code), e.Msg, body)
+}
+
+func (s *Service) schedule(ctx context.Context, req micro.Request) (any, error) {
+	now := time.Now()
+	f, perr := fromHeaders(req.Headers(), req.Data())
+	if perr != nil {
+		return nil, perr
+	}
+	r, perr := s.limits.build(f, now)
+	if perr != nil {
+		return nil, perr
+	}
+	return s.node.Schedule(ctx, r)
+}
+
+func (s *Service) batch(ctx context.Context, req micro.Request) (any, error) {
+	now := time.Now()
+	var items []api.BatchItem
+	data := req.Data()
+	if len(strings.TrimSpace(string(data))) == 0 || strings.TrimSpace(string(data))[0] != '[' {
+		return nil, badf("batch body must be a JSON array of timers, for example [{\"id\":\"a\",\"subject\":\"demo.x\",\"in\":\"5s\",\"data\":\"hi\"}]")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&items); err != nil {
+		return nil, badf("batch body is not a valid JSON array of timers: %v", err)
+	}
+	if len(items) == 0 {
+		return nil, badf("batch is empty; send 1 to %d timers", s.cfg.MaxBatch)
+	}
+	if len(items) > s.cfg.MaxBatch {
+		return nil, &node.Error{Code: api.CodeTooLarge, Msg: fmt.Sprintf("batch has %d timers; the limit is %d (--max-batch)", len(items), s.cfg.MaxBatch)}
+	}
+	results := make([]api.BatchResult, len(items))
+	var reqs []node.ScheduleRequest
+	var at []int
+	for i, it := range items {
+		f, perr := fromItem(it)
+		var r node.ScheduleRequest
+		if perr == nil {
+			r, perr = s.limits.build(f, now)
+		}
+		if perr != nil {
+			results[i] = api.BatchResult{Error: fmt.Sprintf("element %d: %s", i, perr.Msg), Code: perr.Code}
+			continue
+		}
+		reqs, at = append(reqs, r), append(at, i)
+	}
+	replies, errs := s.node.ScheduleBatch(ctx, reqs)
+	for k, i := range at {
+		if errs[k] != nil {
+			var e *node.Error
+			if !errors.As(errs[k], &e) {
+				e = &node.Error{Code: api.CodeInternal, Msg: errs[k].Error()}
+			}
+			results[i] = api.BatchResult{Error: fmt.Sprintf("element %d: %s", i, e.Msg), Code: e.Code}
+			continue
+		}
+		results[i] = api.BatchResult{ScheduleReply: replies[k]}
+	}
+	return results, nil
+}
+
+// idOf reads the Timer-Id header of cancel, get, pause, resume and trigger.
+func idOf(req micro.Request) (string, *node.Error) {
+	id := strings.TrimSpace(header(req, api.HeaderID))
+	if err := CheckID(api.HeaderID, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// header reads a request header case-insensitively.
+func header(req micro.Request, name string) string {
+	h := req.Headers()
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+func callOptions(req micro.Request) (node.CallOptions, *node.Error) {
+	v := strings.TrimSpace(header(req, api.HeaderExpectedRevision))
+	if v == "" {
+		return node.CallOptions{}, nil
+	}
+	rev, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return node.CallOptions{}, badf("%s %q: want a revision number from a previous reply", api.HeaderExpectedRevision, v)
+	}
+	return node.CallOptions{ExpectedRevision: rev, HasExpected: true}, nil
+}
+
+func (s *Service) cancel(ctx context.Context, req micro.Request) (any, error) {
+	id, err := idOf(req)
+	if err != nil {
+		return nil, err
+	}
+	o, err := callOptions(req)
+	if err != nil {
+		return nil, err
+	}
+	return s.node.Cancel(ctx, id, o)
+}
+
+func (s *Service) get(_ context.Context, req micro.Request) (any, error) {
+	id, err := idOf(req)
+	if err != nil {
+		return nil, err
+	}
+	return s.node.Get(id)
+}
+
+func (s *Service) pause(ctx context.Context, req micro.Request) (any, error) {
+	id, err := idOf(req)
+	if err != nil {
+		return nil, err
+	}
+	o, err := callOptions(req)
+	if err != nil {
+		return nil, err
+	}
+	return s.node.Pause(ctx, id, o)
+}
+
+func (s *Service) resume(ctx context.Context, req micro.Request) (any, error) {
+	id, err := idOf(req)
+	if err != nil {
+		return nil, err
+	}
+	o, err := callOptions(req)
+	if err != nil {
+		return nil, err
+	}
+	return s.node.Resume(ctx, id, o)
+}
+
+func (s *Service) trigger(ctx context.Context, req micro.Request) (any, error) {
+	id, err := idOf(req)
+	if err != nil {
+		return nil, err
+	}
+	return s.node.Trigger(ctx, id)
+}
+
+func (s *Service) list(_ context.Context, req micro.Request) (any, error) {
+	limit := api.DefaultLimit
+	if v := strings.TrimSpace(header(req, api.HeaderLimit)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > api.MaxLimit {
+			return nil, badf("%s %q: want a whole number from 1 to %d", api.HeaderLimit, v, api.MaxLimit)
+		}
+		limit = n
+	}
+	return s.node.List(strings.TrimSpace(header(req, api.HeaderPrefix)), strings.TrimSpace(header(req, api.HeaderCursor)), limit)
+}
+
+func (s *Service) stats(ctx context.Context, _ micro.Request) (any, error) {
+	st := s.node.Stats(ctx)
+	st.Version = s.cfg.Version
+	return st, nil
+}
