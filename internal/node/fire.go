@@ -191,12 +191,16 @@ func (n *Node) fireLoop() {
 // collectDue hands out every wheel entry due by now, and every retry whose
 // time has come. Call with n.mu held.
 func (n *Node) collectDue(now int64, due []*fire) []*fire {
-	n.wheel.Advance(now, func(slot uint64, _ int64) {
+	// The wheel may not be called from its callback: collect, then hand out
+	// (which re-arms recurring timers).
+	n.dueSlots = n.dueSlots[:0]
+	n.wheel.Advance(now, func(slot uint64, _ int64) { n.dueSlots = append(n.dueSlots, uint32(slot)) })
+	for _, slot := range n.dueSlots {
 		t := n.slots[slot]
 		n.freeSlot(t)
 		n.lag.add(time.Duration(now - t.fireAt))
 		due = append(due, n.handOut(t, now))
-	})
+	}
 	if len(n.retries) > 0 {
 		kept := n.retries[:0]
 		for _, f := range n.retries {

@@ -112,6 +112,18 @@ func (n *Node) checkpoint(ctx context.Context, final bool) {
 	n.dirty = n.dirty[:0]
 	n.mu.Unlock()
 
+	// A mark covers plain publishes too: they must have reached the server.
+	if len(marks) > 0 {
+		if err := n.fires.Flush(ctx); err != nil {
+			n.log.Warn("flushing fires before marks; marks not written", "err", err)
+			n.mu.Lock()
+			for _, m := range marks {
+				n.shards[m.shard].firedSince = true // try again next time
+			}
+			n.mu.Unlock()
+			marks = nil
+		}
+	}
 	markDone := make(chan error, len(marks))
 	for _, m := range marks {
 		n.store.WriteMark(ctx, m.shard, m.mark, func(err error) { markDone <- err })

@@ -72,6 +72,7 @@ type Node struct {
 	wheel     *wheel.Wheel
 	slots     []*timer // wheel value -> timer
 	freeSlots []uint32
+	dueSlots  []uint32 // scratch of collectDue
 	shards    []*shard
 	inflight  map[uint64]*fire // fires handed out and not yet acknowledged
 	retries   []*fire

@@ -101,6 +101,11 @@ func Start(nc *nats.Conn, n *node.Node, cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("add endpoint %s: %w", name, err)
 		}
 	}
+	// The endpoints answer once the server has their subscriptions.
+	if err := nc.Flush(); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("register endpoints: %w", err)
+	}
 	return s, nil
 }
 
@@ -150,8 +155,10 @@ func respondError(req micro.Request, err error) {
 	if !errors.As(err, &e) {
 		e = &node.Error{Code: api.CodeInternal, Msg: err.Error()}
 	}
-	body, _ := json.Marshal(api.ErrorReply{Error: e.Msg, Code: e.Code})
-	_ = req.Error(strconv.Itoa(e.Code), e.Msg, body)
+	// Header values travel trimmed; the body says exactly the same.
+	msg := strings.Join(strings.Fields(e.Msg), " ")
+	body, _ := json.Marshal(api.ErrorReply{Error: msg, Code: e.Code})
+	_ = req.Error(strconv.Itoa(e.Code), msg, body)
 }
 
 func (s *Service) schedule(ctx context.Context, req micro.Request) (any, error) {
