@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -216,4 +217,139 @@ func TestKill9DuringFiringLosesAndDuplicatesNothing(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// occurrences reads every stored fire of a stream: Timer-Id -> due times
+// (in order) and Timer-Fire numbers.
+func occurrences(t *testing.T, ctx context.Context, stream jetstream.Stream) (map[string][]time.Time, map[string][]int) {
+	t.Helper()
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dues, numbers := map[string][]time.Time{}, map[string][]int{}
+	if info.State.Msgs == 0 {
+		return dues, numbers
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := m.Header.Get("Timer-Id")
+		due, err := time.Parse(time.RFC3339Nano, m.Header.Get("Timer-Due"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Time.Before(due) {
+			t.Fatalf("%s: occurrence %v stored early, at %v", id, due, m.Time)
+		}
+		n, _ := strconv.Atoi(m.Header.Get("Timer-Fire"))
+		dues[id] = append(dues[id], due)
+		numbers[id] = append(numbers[id], n)
+	}
+	return dues, numbers
+}
+
+func TestKill9RecurringFollowsMisfirePolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills real processes")
+	}
+	data, port := t.TempDir(), freePort(t)
+	p := startProcess(t, data, port)
+	nc, err := nats.Connect(p.url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	js, _ := jetstream.New(nc)
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "REC", Subjects: []string{"rec.>"}, Duplicates: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(nc, client.WithTimeout(10*time.Second))
+	for _, policy := range []string{"all", "once", "skip"} {
+		if _, err := c.Schedule(ctx, client.Timer{ID: policy, Subject: "rec." + policy, Cron: "* * * * * *", Misfire: policy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFires := func(atLeast int, after time.Time) {
+		nodetest.Eventually(t, 20*time.Second, func() error {
+			dues, _ := occurrences(t, ctx, stream)
+			for _, id := range []string{"all", "once", "skip"} {
+				n := 0
+				for _, d := range dues[id] {
+					if d.After(after) {
+						n++
+					}
+				}
+				if n < atLeast {
+					return fmt.Errorf("%s: %d fires after %v, waiting for %d", id, n, after, atLeast)
+				}
+			}
+			return nil
+		})
+	}
+	waitFires(2, time.Time{})
+	p.kill()
+	killed := time.Now()
+	// The outage itself: the node is down for this long, so occurrences
+	// are missed. (Not a wait for something to settle.)
+	time.Sleep(3500 * time.Millisecond)
+	p.start()
+	waitFires(2, time.Now())
+
+	dues, numbers := occurrences(t, ctx, stream)
+	late := lateFires(t, ctx, stream, killed.Add(1100*time.Millisecond))
+	for id, ns := range numbers {
+		for i := range ns {
+			if ns[i] != i+1 {
+				t.Fatalf("%s: Timer-Fire numbers %v, want 1, 2, 3, ... with no gap or repeat", id, ns)
+			}
+			if i > 0 && !dues[id][i].After(dues[id][i-1]) {
+				t.Fatalf("%s: occurrence %v after %v: repeated or out of order", id, dues[id][i], dues[id][i-1])
+			}
+		}
+	}
+	// all: every second from the first fire to the last, none missing, the
+	// outage's ones caught up late.
+	all := dues["all"]
+	if got, want := len(all), int(all[len(all)-1].Sub(all[0])/time.Second)+1; got != want {
+		t.Errorf("misfire all: %d occurrences between %v and %v, want every second (%d)", got, all[0], all[len(all)-1], want)
+	}
+	if late["all"] < 2 {
+		t.Errorf("misfire all: %d occurrences of a 3.5 s outage caught up, want at least 2", late["all"])
+	}
+	if late["once"] != 1 {
+		t.Errorf("misfire once: %d occurrences of the outage caught up, want exactly 1", late["once"])
+	}
+	if late["skip"] != 0 {
+		t.Errorf("misfire skip: %d occurrences of the outage caught up, want none", late["skip"])
+	}
+}
+
+// lateFires counts, per timer, the fires stored 300 ms or more after their
+// due time, for occurrences due after from: the outage's catch-up fires
+// (the occurrences of the last lease period before the kill are replayed
+// as they were, and are not counted).
+func lateFires(t *testing.T, ctx context.Context, stream jetstream.Stream, from time.Time) map[string]int {
+	t.Helper()
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := map[string]int{}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		due, _ := time.Parse(time.RFC3339Nano, m.Header.Get("Timer-Due"))
+		if due.After(from) && m.Time.Sub(due) >= 300*time.Millisecond {
+			late[m.Header.Get("Timer-Id")]++
+		}
+	}
+	return late
 }

@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"strings"
+	// Every node evaluates zones with the same rules, whatever its OS has.
+	_ "time/tzdata"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -35,7 +36,7 @@ type serveConfig struct {
 	creds, nkey, user, password, token, tlsCert, tlsKey, tlsCA  string
 	allow                                                       string
 	maxPayload, maxBatch, shards, replicas                      int
-	keepFired, tick, markInterval, shutdownTimeout              time.Duration
+	keepFired, tick, markInterval, shutdownTimeout, leaseTTL    time.Duration
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -54,7 +55,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS client key (with --nats)")
 	fs.StringVar(&c.tlsCA, "tls-ca", "", "TLS CA certificate to verify the NATS servers (with --nats)")
 	fs.StringVar(&c.httpAddr, "http", "", "serve /healthz, /readyz and /metrics on this address (e.g. 127.0.0.1:8080)")
-	fs.StringVar(&c.nodeName, "node", "", "node name (default: host name plus a random suffix)")
+	fs.StringVar(&c.nodeName, "node", "", "node name; a restarted node with the same name takes its lease back at once (default: host name plus a random suffix, kept in --data when NATS is embedded)")
 	fs.StringVar(&c.prefix, "api-prefix", api.DefaultPrefix, "API subject prefix; also names the KV bucket")
 	fs.StringVar(&c.allow, "allow-subjects", ">", "comma-separated subject filters fires may be published to")
 	fs.IntVar(&c.maxPayload, "max-payload", api.DefaultPayload, "largest timer payload in bytes")
@@ -64,6 +65,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.keepFired, "keep-fired", 30*time.Second, "how long a fired one-shot is remembered for idempotent retries")
 	fs.DurationVar(&c.tick, "tick", time.Millisecond, "timing wheel resolution")
 	fs.DurationVar(&c.markInterval, "mark-interval", time.Second, "how often progress is recorded and dead records purged")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", 5*time.Second, "a standby takes over this long after the active node's last lease renewal")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 4*time.Second, "longest a clean shutdown waits for requests and fires in flight")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs, c
@@ -100,7 +102,11 @@ func serve(args []string, stderr io.Writer) int {
 // stops taking requests, fires in flight finish, progress is flushed.
 func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	if c.nodeName == "" {
-		c.nodeName = defaultNodeName()
+		name, err := defaultNodeName(c)
+		if err != nil {
+			return err
+		}
+		c.nodeName = name
 	}
 	log = log.With("node", c.nodeName)
 	var ns *server.Server
@@ -148,7 +154,7 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	defer fires.Close()
 	metrics := node.NewMetrics(reg)
 	n := node.New(node.Config{Name: c.nodeName, Tick: c.tick, MarkInterval: c.markInterval,
-		KeepFired: c.keepFired, Logger: log, Metrics: metrics}, store, fires)
+		KeepFired: c.keepFired, LeaseTTL: c.leaseTTL, Logger: log, Metrics: metrics}, store, fires)
 	if err := n.Start(ctx); err != nil {
 		return err
 	}
@@ -166,7 +172,12 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	log.Info("timerd ready", "nats", where, "api", c.prefix+".>", "bucket", store.Bucket(), "shards", store.Shards())
 
-	<-ctx.Done()
+	var lost error
+	select {
+	case <-ctx.Done():
+	case <-n.Lost():
+		lost = node.ErrLeaseLost
+	}
 	log.Info("shutting down")
 	down, cancelDown := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancelDown()
@@ -179,7 +190,7 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		log.Warn("shutdown was not clean; a restart repeats what was in flight (deduplicated by Nats-Msg-Id)", "err", err)
 	}
 	log.Info("stopped")
-	return nil
+	return lost
 }
 
 func connectExternal(c *serveConfig, log *slog.Logger) (*nats.Conn, error) {
@@ -258,14 +269,31 @@ func bucketName(prefix string) string {
 	}, prefix)
 }
 
-func defaultNodeName() string {
+// defaultNodeName is the host name plus a random suffix. With the embedded
+// server it is kept in the data directory, so a restart on the same data is
+// the same node and takes its lease back without waiting.
+func defaultNodeName(c *serveConfig) (string, error) {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "timerd"
 	}
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
-	return host + "-" + hex.EncodeToString(b)
+	name := host + "-" + hex.EncodeToString(b)
+	if c.natsURL != "" {
+		return name, nil
+	}
+	file := filepath.Join(c.data, "timerd-node-name")
+	if saved, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(saved))) > 0 {
+		return strings.TrimSpace(string(saved)), nil
+	}
+	if err := os.MkdirAll(c.data, 0o750); err != nil {
+		return "", fmt.Errorf("--data %q: %w", c.data, err)
+	}
+	if err := os.WriteFile(file, []byte(name+"\n"), 0o640); err != nil {
+		return "", fmt.Errorf("--data %q: %w", c.data, err)
+	}
+	return name, nil
 }
 
 func splitList(s string) []string {

@@ -115,6 +115,9 @@ func runErr(t *testing.T, cases []errCase) {
 			if err == nil {
 				t.Fatalf("Compile succeeded (%s); want %v", s, c.sentinel)
 			}
+			if s != nil {
+				t.Errorf("Compile returned a schedule with its error")
+			}
 			if !errors.Is(err, c.sentinel) {
 				t.Fatalf("error %q does not wrap %q", err, c.sentinel)
 			}

@@ -9,11 +9,13 @@ import (
 
 // repeatText is a parsed ISO 8601 repeating interval.
 type repeatText struct {
-	count  int64 // number of occurrences; 0 = unbounded
-	start  time.Time
-	end    time.Time
-	period Period
-	form   repeatForm
+	count      int64 // number of occurrences; 0 = unbounded
+	start, end time.Time
+	// startWall and endWall are start and end as written when they had no
+	// offset (naive wall clock times), else zero.
+	startWall, endWall time.Time
+	period             Period
+	form               repeatForm
 }
 
 // repeatForm says where a repeating interval is anchored.
@@ -56,7 +58,7 @@ func parseRepeat(text string, loc *time.Location) (repeatText, error) {
 			return Period{}, err
 		}
 		if !p.atLeast(MinInterval) {
-			return Period{}, fmt.Errorf("%w %q: the period must be at least %v", ErrPeriod, s, MinInterval)
+			return Period{}, fmt.Errorf("the period must be at least %v, not %s", MinInterval, s)
 		}
 		return p, nil
 	}
@@ -73,40 +75,39 @@ func parseRepeat(text string, loc *time.Location) (repeatText, error) {
 	case isPeriod(a):
 		r.form = toEnd
 		if r.period, err = period(a); err == nil {
-			r.end, err = parseISOTime(parts[2], loc)
+			r.end, r.endWall, err = parseTime(parts[2], loc)
 		}
 	default:
 		r.form = fromStart
-		var local bool
-		if r.start, local, err = parseTime(a, loc); err != nil {
+		if r.start, r.startWall, err = parseTime(a, loc); err != nil {
 			break
 		}
 		if isPeriod(parts[2]) {
 			r.period, err = period(parts[2])
 			break
 		}
-		var endLocal bool
-		if r.end, endLocal, err = parseTime(parts[2], loc); err != nil {
+		if r.end, r.endWall, err = parseTime(parts[2], loc); err != nil {
 			break
 		}
-		r.period, err = spanPeriod(r.start, r.end, local && endLocal)
+		r.period, err = spanPeriod(r.start, r.end, r.startWall, r.endWall)
 	}
 	if err != nil {
-		return bad(err.Error())
+		return bad(strings.TrimPrefix(err.Error(), "cronfeed: "))
 	}
 	return r, nil
 }
 
 // spanPeriod is the period of R/start/end: end - start. Between two wall
-// clock times it is calendar days plus clock (09:00 to 09:00 the next day is
-// P1D and keeps 09:00 across DST); otherwise exact time.
-func spanPeriod(start, end time.Time, local bool) (Period, error) {
+// clock times (startWall and endWall, as written, not zero) it is calendar
+// days plus clock (09:00 to 09:00 the next day is P1D and keeps 09:00 across
+// DST); otherwise exact time.
+func spanPeriod(start, end, startWall, endWall time.Time) (Period, error) {
 	if !end.After(start) {
 		return Period{}, fmt.Errorf("the end %s is not after the start %s", end.Format(time.RFC3339Nano), start.Format(time.RFC3339Nano))
 	}
 	var p Period
-	if local {
-		d := wallOf(end).Sub(wallOf(start))
+	if !startWall.IsZero() && !endWall.IsZero() {
+		d := endWall.Sub(startWall)
 		p = Period{Days: int(d / (24 * time.Hour)), Clock: d % (24 * time.Hour)}
 	} else {
 		p = Period{Clock: end.Sub(start)}
@@ -130,29 +131,24 @@ var isoLayouts = []string{
 
 var zoneSuffixes = []string{"Z07:00", "Z0700", "Z07"}
 
-// parseISOTime parses an ISO 8601 date-time; see parseTime.
-func parseISOTime(s string, loc *time.Location) (time.Time, error) {
-	t, _, err := parseTime(s, loc)
-	return t, err
-}
-
-// parseTime parses an ISO 8601 date-time, reporting whether it was a wall
-// clock time (no offset), which is resolved in loc by timerd's DST rules.
-func parseTime(s string, loc *time.Location) (time.Time, bool, error) {
+// parseTime parses an ISO 8601 date-time. A time without an offset is a
+// wall clock time: it is resolved in loc by timerd's DST rules, and wall is
+// the wall clock time as written (as a naive UTC time); otherwise wall is zero.
+func parseTime(s string, loc *time.Location) (t, wall time.Time, err error) {
 	if len(s) >= 8 && len(s) <= 40 && s[0] >= '0' && s[0] <= '9' {
 		for _, layout := range isoLayouts {
 			if strings.Contains(layout, "T") {
 				for _, zone := range zoneSuffixes {
 					if t, err := time.Parse(layout+zone, s); err == nil && t.Year() >= 1 {
-						return t, false, nil
+						return t, time.Time{}, nil
 					}
 				}
 			}
-			if t, err := time.Parse(layout, s); err == nil && t.Year() >= 1 {
-				return resolveWall(t, loc), true, nil
+			if w, err := time.Parse(layout, s); err == nil && w.Year() >= 1 {
+				return resolveWall(w, loc), w, nil
 			}
 		}
 	}
-	return time.Time{}, false, fmt.Errorf("%q is not an ISO 8601 date-time; want for example 2030-01-01T09:00:00Z, "+
+	return time.Time{}, time.Time{}, fmt.Errorf("%q is not an ISO 8601 date-time; want for example 2030-01-01T09:00:00Z, "+
 		"2030-01-01T09:00:00+01:00, or 2030-01-01T09:00:00 (a wall clock time in the time zone)", s)
 }

@@ -8,7 +8,8 @@ import (
 )
 
 // Misfire is what a recurring timer does with occurrences it missed while
-// no node could fire it (Timer-Misfire).
+// no node could fire it (Timer-Misfire). The numeric values are stored in
+// timer records: never renumber them.
 type Misfire int
 
 const (

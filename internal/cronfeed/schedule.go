@@ -51,9 +51,11 @@ type Schedule struct {
 // Every error wraps one of the package's sentinel errors and says why.
 func Compile(s Spec) (*Schedule, error) {
 	cronText, repeatText := strings.TrimSpace(s.Cron), strings.TrimSpace(s.Repeat)
-	if (cronText == "") == (repeatText == "") {
-		return nil, fmt.Errorf("%w: want exactly one of a cron spec and an ISO 8601 repeating interval, got %s",
-			ErrSpec, map[bool]string{true: "both", false: "neither"}[cronText != ""])
+	switch {
+	case cronText == "" && repeatText == "":
+		return nil, fmt.Errorf("%w: no schedule; want a cron spec or an ISO 8601 repeating interval", ErrSpec)
+	case cronText != "" && repeatText != "":
+		return nil, fmt.Errorf("%w: both a cron spec and a repeating interval; want exactly one", ErrSpec)
 	}
 	loc, err := LoadZone(strings.TrimSpace(s.Zone))
 	if err != nil {
@@ -69,10 +71,13 @@ func Compile(s Spec) (*Schedule, error) {
 	} else {
 		err = sch.compileRepeat(repeatText)
 	}
+	if err == nil {
+		err = sch.checkNotEmpty()
+	}
 	if err != nil {
 		return nil, err
 	}
-	return sch, sch.checkNotEmpty()
+	return sch, nil
 }
 
 func utcOrZero(t time.Time) time.Time {
@@ -101,8 +106,11 @@ func (s *Schedule) compileCron(text string, zoneGiven bool) error {
 	}
 	if ct.spec == nil {
 		q, err := s.anchoredSequence(ct.every, 0, "@every")
+		if err != nil {
+			return err
+		}
 		s.seq, s.text = q, fmt.Sprintf("@every %s from %s in %s", ct.every, q.base.Format(time.RFC3339Nano), s.loc)
-		return err
+		return nil
 	}
 	if !ct.spec.possible() {
 		return fmt.Errorf("%w %q: %s", ErrImpossible, text, ct.spec.whyImpossible())
@@ -114,14 +122,14 @@ func (s *Schedule) compileCron(text string, zoneGiven bool) error {
 // anchoredSequence builds the sequence of @every and R[n]/duration:
 // Start + k·p for k >= 0, or Created + k·p for k >= 1; count 0 = unbounded.
 func (s *Schedule) anchoredSequence(p Period, count int64, what string) (*sequence, error) {
-	q := &sequence{period: p, first: 0, last: noLast}
+	var q *sequence
 	switch {
 	case !s.start.IsZero():
-		q.base = s.start.In(s.loc)
+		q = newSequence(s.start.In(s.loc), time.Time{}, p, 0, noLast)
 	case !s.created.IsZero():
-		q.base, q.first = s.created.In(s.loc), 1
+		q = newSequence(s.created.In(s.loc), time.Time{}, p, 1, noLast)
 	default:
-		return q, fmt.Errorf("%w: %s needs an anchor: a start time, or the creation time", ErrSpec, what)
+		return nil, fmt.Errorf("%w: %s needs an anchor: a start time, or the creation time", ErrSpec, what)
 	}
 	if count > 0 {
 		q.last = q.first + count - 1
@@ -139,12 +147,12 @@ func (s *Schedule) compileRepeat(text string) error {
 	case anchored:
 		s.seq, err = s.anchoredSequence(r.period, r.count, "R/"+r.period.String())
 	case fromStart:
-		s.seq = &sequence{base: r.start.In(s.loc), period: r.period, first: 0, last: noLast}
+		s.seq = newSequence(r.start.In(s.loc), r.startWall, r.period, 0, noLast)
 		if r.count > 0 {
 			s.seq.last = r.count - 1
 		}
 	case toEnd:
-		s.seq = &sequence{base: r.end.In(s.loc), period: r.period, first: noFirst, last: -1}
+		s.seq = newSequence(r.end.In(s.loc), r.endWall, r.period, noFirst, -1)
 		if r.count > 0 {
 			s.seq.first = -r.count
 		}
@@ -156,7 +164,7 @@ func (s *Schedule) compileRepeat(text string) error {
 // checkNotEmpty rejects a schedule whose bounds leave no occurrence.
 func (s *Schedule) checkNotEmpty() error {
 	if !s.bounded() {
-		return nil // no lower bound: cannot be empty below, and End alone is checked by the caller's Next
+		return nil // unbounded below: occurrences before End always exist
 	}
 	if _, ok := s.First(); ok {
 		return nil
@@ -167,17 +175,17 @@ func (s *Schedule) checkNotEmpty() error {
 		return fmt.Errorf("%w: the first occurrence, %s, is after the end %s", ErrNoOccurrence,
 			first.Format(time.RFC3339Nano), s.end.Format(time.RFC3339Nano))
 	}
-	var after []string
+	var bounds []string
 	if !s.start.IsZero() {
-		after = append(after, "the start "+s.start.Format(time.RFC3339Nano))
+		bounds = append(bounds, "at or after the start "+s.start.Format(time.RFC3339Nano))
 	}
 	if !s.created.IsZero() {
-		after = append(after, "the creation time "+s.created.Format(time.RFC3339Nano))
+		bounds = append(bounds, "after the creation time "+s.created.Format(time.RFC3339Nano))
 	}
-	if len(after) == 0 {
-		return fmt.Errorf("%w: no occurrence between the years 1 and 9999", ErrNoOccurrence)
+	if len(bounds) == 0 {
+		return fmt.Errorf("%w: none between the years 1 and 9999", ErrNoOccurrence)
 	}
-	return fmt.Errorf("%w: every occurrence is before %s", ErrNoOccurrence, strings.Join(after, " or "))
+	return fmt.Errorf("%w: none %s", ErrNoOccurrence, strings.Join(bounds, " and "))
 }
 
 // bounded reports whether the schedule has a first occurrence: a lower

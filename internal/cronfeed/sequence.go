@@ -21,9 +21,21 @@ func (p Period) atLeast(d time.Duration) bool {
 // occurrence is computed from base and i alone, so no error accumulates and
 // every node computes the same instants.
 type sequence struct {
-	base        time.Time // in the schedule's location: calendar steps are local days
+	base time.Time // occurrence 0, in the schedule's location: calendar steps are local days
+	// wall is base as written on the wall clock (naive): other than
+	// wallOf(base) only when a written wall time fell into a gap.
+	wall        time.Time
 	period      Period
 	first, last int64 // inclusive; noFirst/noLast for unbounded
+}
+
+// newSequence returns the sequence base + i·period, first <= i <= last, for
+// a base written as wall (zero: base's own wall clock time).
+func newSequence(base, wall time.Time, period Period, first, last int64) *sequence {
+	if wall.IsZero() {
+		wall = wallOf(base)
+	}
+	return &sequence{base: base, wall: wall, period: period, first: first, last: last}
 }
 
 // Unbounded index limits. Occurrences outside the years 1-9999 do not exist
@@ -35,7 +47,7 @@ const (
 )
 
 // at returns occurrence i.
-func (q *sequence) at(i int64) time.Time { return q.period.addN(q.base, i) }
+func (q *sequence) at(i int64) time.Time { return q.period.addWall(q.base, q.wall, i) }
 
 // next returns the first occurrence strictly after after, or false.
 func (q *sequence) next(after time.Time) (time.Time, bool) {

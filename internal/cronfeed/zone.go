@@ -14,9 +14,11 @@ var (
 	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
 	// farPast and farFuture are what saturating arithmetic returns: outside
-	// [minTime, maxTime], so they are never an occurrence.
-	farPast   = time.Date(-20000, 1, 1, 0, 0, 0, 0, time.UTC)
-	farFuture = time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC)
+	// [minTime, maxTime], so they are never an occurrence, and beyond any
+	// result that does not saturate (at most about 72,000 years from its
+	// start), so saturation keeps AddTo monotonic in k.
+	farPast   = time.Date(-1000000, 1, 1, 0, 0, 0, 0, time.UTC)
+	farFuture = time.Date(1000000, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 // zones caches loaded locations by name: loading reads the zoneinfo file,

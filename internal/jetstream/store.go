@@ -409,3 +409,59 @@ func (s *Store) Close() {
 	<-s.done
 	s.pub.Close()
 }
+
+// Lease is the node lease: who fires this bucket's timers, and when it last
+// said it was alive (its own clock).
+type Lease struct {
+	Node  string `json:"node"`
+	Alive int64  `json:"alive"` // Unix nanoseconds of the last renewal
+}
+
+// ErrLeaseLost is returned when the lease changed under a renewal.
+var ErrLeaseLost = errors.New("store: lease held by another node")
+
+// ReadLease returns the lease and its revision; revision 0 when there is none.
+func (s *Store) ReadLease(ctx context.Context) (Lease, uint64, error) {
+	e, err := s.kv.Get(ctx, "lease")
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Lease{}, 0, nil
+	}
+	if err != nil {
+		return Lease{}, 0, fmt.Errorf("read lease: %w", err)
+	}
+	var l Lease
+	if err := json.Unmarshal(e.Value(), &l); err != nil {
+		return Lease{}, 0, fmt.Errorf("lease holds %q: %w", e.Value(), err)
+	}
+	return l, e.Revision(), nil
+}
+
+// WriteLease takes or renews the lease by compare-and-set on its revision
+// (0: only if there is none). It returns the new revision, the fencing token.
+func (s *Store) WriteLease(ctx context.Context, l Lease, revision uint64) (uint64, error) {
+	data, _ := json.Marshal(l)
+	s.writes.Add(1)
+	var rev uint64
+	var err error
+	if revision == 0 {
+		rev, err = s.kv.Create(ctx, "lease", data)
+	} else {
+		rev, err = s.kv.Update(ctx, "lease", data, revision)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, ErrLeaseLost
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return 0, ErrLeaseLost
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write lease: %w", err)
+	}
+	return rev, nil
+}
+
+// ReleaseLease gives the lease up (on a clean shutdown) if it is still ours.
+func (s *Store) ReleaseLease(ctx context.Context, revision uint64) error {
+	return s.kv.Delete(ctx, "lease", jetstream.LastRevision(revision))
+}

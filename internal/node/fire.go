@@ -55,12 +55,19 @@ func (n *Node) plan(t *timer, now time.Time, catchUp bool) {
 		var next time.Time
 		ok := false
 		if catchUp {
-			var missed []time.Time
 			last := time.Time{}
 			if t.ackedNominal != 0 {
 				last = time.Unix(0, t.ackedNominal)
 			}
-			missed, next, ok = t.sched.Due(last, now, cronfeed.Misfire(r.Misfire), catchUpLimit)
+			left := min(catchUpLimit, cronfeed.FiresLeft(int(r.MaxFires), int(t.fires)))
+			// Occurrences up to replayThrough may have fired before a crash
+			// or a reload: fire them again as they were (the dedup id drops
+			// the ones that did); only later ones are misfires.
+			missed := t.replay(&last, left)
+			t.replayThrough = 0
+			var more []time.Time
+			more, next, ok = t.sched.Due(last, now, cronfeed.Misfire(r.Misfire), left-len(missed))
+			missed = append(missed, more...)
 			if len(missed) > 0 {
 				t.catchUp = t.catchUp[:0]
 				for _, m := range missed {
@@ -89,6 +96,27 @@ func (n *Node) plan(t *timer, now time.Time, catchUp bool) {
 		n.maxJitter = max(n.maxJitter, r.Jitter)
 	}
 	n.arm(t)
+}
+
+// replay returns the occurrences after *last and at or before
+// t.replayThrough, at most limit, and moves *last to the newest of them.
+func (t *timer) replay(last *time.Time, limit int) []time.Time {
+	var out []time.Time
+	for t.replayThrough != 0 && len(out) < limit {
+		var o time.Time
+		var ok bool
+		if last.IsZero() {
+			o, ok = t.sched.First()
+		} else {
+			o, ok = t.sched.Next(*last)
+		}
+		if !ok || o.UnixNano() > t.replayThrough {
+			break
+		}
+		out = append(out, o)
+		*last = o
+	}
+	return out
 }
 
 // advanceRecurring moves t past the occurrence just handed out: the next
@@ -191,6 +219,9 @@ func (n *Node) fireLoop() {
 // collectDue hands out every wheel entry due by now, and every retry whose
 // time has come. Call with n.mu held.
 func (n *Node) collectDue(now int64, due []*fire) []*fire {
+	if n.fenced {
+		return due
+	}
 	// The wheel may not be called from its callback: collect, then hand out
 	// (which re-arms recurring timers).
 	n.dueSlots = n.dueSlots[:0]

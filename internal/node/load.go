@@ -84,6 +84,13 @@ func (n *Node) load(ctx context.Context, shards []int) error {
 	now := time.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	// Until when this shard's recurring timers may have fired unrecorded:
+	// at start, the previous lease holder's last sign of life; on a reload,
+	// now (this node fired until now).
+	replayThrough := n.prevAlive
+	if n.ready {
+		replayThrough = now.UnixNano()
+	}
 	for id, t := range loaded {
 		s := n.shards[t.shard]
 		r := t.rec
@@ -97,6 +104,9 @@ func (n *Node) load(ctx context.Context, shards []int) error {
 			n.log.Error("stored timer cannot be scheduled", "id", id, "err", err)
 		}
 		t.fires, t.ackedFires, t.ackedNominal = r.Fires, r.Fires, r.LastNominal
+		if r.Kind.Recurring() {
+			t.replayThrough = min(replayThrough, now.UnixNano())
+		}
 		n.timers[id] = t
 		n.plan(t, now, true)
 	}

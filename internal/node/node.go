@@ -36,6 +36,9 @@ type Config struct {
 	// KeepFired is how long a fired one-shot is remembered so that a retry
 	// of the request that created it does not schedule it again (default 30s).
 	KeepFired time.Duration
+	// LeaseTTL is how long a standby waits, after the holder's last lease
+	// renewal, before it takes the lease over (default 5s).
+	LeaseTTL time.Duration
 	// MaxFiresInFlight bounds JetStream fires awaiting their ack (default 8192).
 	MaxFiresInFlight int
 	Logger           *slog.Logger
@@ -51,6 +54,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeepFired <= 0 {
 		c.KeepFired = 30 * time.Second
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 5 * time.Second
 	}
 	if c.MaxFiresInFlight <= 0 {
 		c.MaxFiresInFlight = 8192
@@ -84,6 +90,14 @@ type Node struct {
 	ready     bool
 	closing   bool
 
+	// The lease (lease.go).
+	leaseRev     uint64
+	leaseRenewed time.Time
+	prevAlive    int64 // the previous holder's last sign of life plus a renewal period
+	fenced       bool  // not sure we hold the lease: fire nothing
+	lost         chan struct{}
+	lostOnce     sync.Once
+
 	lag     lagWindow
 	counts  counters
 	wake    chan struct{}
@@ -110,6 +124,7 @@ func New(cfg Config, store *jetstream.Store, fires *jetstream.FirePublisher) *No
 		wake:     make(chan struct{}, 1),
 		reload:   make(chan int, store.Shards()),
 		stop:     make(chan struct{}),
+		lost:     make(chan struct{}),
 	}
 	n.shards = make([]*shard, store.Shards())
 	for i := range n.shards {
@@ -118,10 +133,14 @@ func New(cfg Config, store *jetstream.Store, fires *jetstream.FirePublisher) *No
 	return n
 }
 
-// Start loads every shard's timers from the store and starts the fire loop
-// and the housekeeping loop. When it returns nil the node is ready: a timer
-// scheduled now fires on time.
+// Start waits for the node lease (another node may hold it: this node then
+// stands by until it lapses), loads every shard's timers from the store and
+// starts the fire, housekeeping and lease loops. When it returns nil the
+// node is ready: a timer scheduled now fires on time.
 func (n *Node) Start(ctx context.Context) error {
+	if err := n.acquireLease(ctx); err != nil {
+		return err
+	}
 	all := make([]int, len(n.shards))
 	for i := range all {
 		all[i] = i
@@ -135,9 +154,10 @@ func (n *Node) Start(ctx context.Context) error {
 	count := len(n.timers)
 	n.mu.Unlock()
 	n.log.Info("timers loaded", "timers", count, "shards", len(all), "took", time.Since(begin).Round(time.Millisecond))
-	n.stopped.Add(2)
+	n.stopped.Add(3)
 	go n.fireLoop()
 	go n.housekeeping()
+	go n.leaseLoop()
 	return nil
 }
 
@@ -171,6 +191,8 @@ func (n *Node) Close(ctx context.Context) error {
 	n.checkpoint(ctx, true)
 	if err := n.store.Drain(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("store writes in flight: %w", err))
+	} else {
+		n.releaseLease(ctx)
 	}
 	return errors.Join(errs...)
 }

@@ -31,7 +31,7 @@ type timer struct {
 	// this object is stored; fires in flight are credited to it.
 	successor *timer
 	writing   int           // writes not yet acknowledged
-	settled chan struct{} // closed when writing drops to 0; nil when not writing
+	settled   chan struct{} // closed when writing drops to 0; nil when not writing
 
 	storedSeq uint64 // record holding the latest acknowledged Put; 0: none live
 	progSeq   uint64 // record holding the latest acknowledged Progress
@@ -41,13 +41,16 @@ type timer struct {
 	next   int64 // next nominal occurrence (Unix ns); 0: none left
 	fireAt int64 // next plus jitter
 
-	fires        int64 // occurrences handed out; the last one's Timer-Fire
-	lastHanded   int64 // nominal time of the last occurrence handed out
+	fires        int64   // occurrences handed out; the last one's Timer-Fire
+	lastHanded   int64   // nominal time of the last occurrence handed out
 	catchUp      []int64 // missed occurrences still to fire (misfire all)
 	afterCatchUp int64   // the regular occurrence after the catch-up ones
-	ackedFires   int64 // occurrences acknowledged, and the nominal time of the
-	ackedNominal int64 // latest: the recurring progress to record
-	dirty        bool  // progress not yet recorded
+	// replayThrough: after a load, occurrences after the recorded progress
+	// and up to this time may have fired already (Unix ns; 0: none).
+	replayThrough int64
+	ackedFires    int64 // occurrences acknowledged, and the nominal time of the
+	ackedNominal  int64 // latest: the recurring progress to record
+	dirty         bool  // progress not yet recorded
 
 	done    bool  // a one-shot that has fired: kept until expires for retries
 	expires int64 // Unix ns

@@ -24,10 +24,10 @@ import (
 // before validation. name says how to name a field in an error message.
 type fields struct {
 	id, subject, in, at, cron, repeat, zone, start, end string
-	maxFires, misfire, jitter, replace, expected      string
-	headers                                           []record.Header
-	payload                                           []byte
-	name                                              func(header string) string
+	maxFires, misfire, jitter, replace, expected        string
+	headers                                             []record.Header
+	payload                                             []byte
+	name                                                func(header string) string
 }
 
 // scheduleHeaders maps the lower-cased Timer-* request headers of schedule
@@ -222,7 +222,8 @@ func (l *limits) build(f *fields, now time.Time) (node.ScheduleRequest, *node.Er
 	if r.Kind.Recurring() {
 		sched, err := cronfeed.Compile(node.SpecOf(r))
 		if err != nil {
-			return req, badf("%s %q: %v", n(kindHeader(r.Kind)), r.Spec, err)
+			// cronfeed's sentences quote the value and say what is accepted.
+			return req, badf("%s: %s", n(kindHeader(r.Kind)), strings.TrimPrefix(err.Error(), "cronfeed: "))
 		}
 		if _, ok := sched.First(); !ok {
 			return req, badf("%s %q: no occurrence at all between its start and end", n(kindHeader(r.Kind)), r.Spec)
@@ -335,8 +336,8 @@ func parseOptions(r *record.Timer, f *fields) *node.Error {
 	}
 	r.TimeZone = f.zone
 	if f.zone != "" {
-		if _, err := time.LoadLocation(f.zone); err != nil || strings.EqualFold(f.zone, "local") {
-			return badf("%s %q: not an IANA time zone; want for example Europe/Berlin or UTC", n(api.HeaderTimeZone), f.zone)
+		if _, err := cronfeed.LoadZone(f.zone); err != nil {
+			return badf("%s: %s", n(api.HeaderTimeZone), strings.TrimPrefix(err.Error(), "cronfeed: "))
 		}
 	}
 	for _, b := range []struct {

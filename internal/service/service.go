@@ -37,6 +37,7 @@ type Config struct {
 
 // Service is the running micro service.
 type Service struct {
+	nc     *nats.Conn
 	cfg    Config
 	node   *node.Node
 	svc    micro.Service
@@ -72,7 +73,7 @@ func Start(nc *nats.Conn, n *node.Node, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, node: n, slots: make(chan struct{}, cfg.MaxInFlight), log: cfg.Logger,
+	s := &Service{nc: nc, cfg: cfg, node: n, slots: make(chan struct{}, cfg.MaxInFlight), log: cfg.Logger,
 		limits: limits{prefix: cfg.Prefix, maxPayload: cfg.MaxPayload, allow: cfg.AllowSubjects}}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        api.ServiceName,
@@ -123,13 +124,15 @@ func (s *Service) Stop(ctx context.Context) error {
 	return err
 }
 
-// handler runs h in its own goroutine and answers with its result.
+// handler runs h in its own goroutine and answers with its result. The
+// answer is published on the request's reply subject directly: micro's own
+// Respond may only be called inside the handler, which returns at once.
 func (s *Service) handler(h func(context.Context, micro.Request) (any, error)) micro.HandlerFunc {
 	return func(req micro.Request) {
 		select {
 		case s.slots <- struct{}{}:
 		default:
-			respondError(req, &node.Error{Code: api.CodeTooMany, Msg: fmt.Sprintf("%d requests are being handled; the limit is %d, retry shortly", len(s.slots), cap(s.slots))})
+			s.respondError(req, &node.Error{Code: api.CodeTooMany, Msg: fmt.Sprintf("%d requests are being handled; the limit is %d, retry shortly", len(s.slots), cap(s.slots))})
 			return
 		}
 		s.wg.Add(1)
@@ -140,17 +143,30 @@ func (s *Service) handler(h func(context.Context, micro.Request) (any, error)) m
 			defer cancel()
 			reply, err := h(ctx, req)
 			if err != nil {
-				respondError(req, err)
+				s.respondError(req, err)
 				return
 			}
-			if err := req.RespondJSON(reply); err != nil {
-				s.log.Debug("reply not sent", "subject", req.Subject(), "err", err)
+			data, err := json.Marshal(reply)
+			if err != nil {
+				s.respondError(req, err)
+				return
 			}
+			s.respond(req, &nats.Msg{Data: data})
 		}()
 	}
 }
 
-func respondError(req micro.Request, err error) {
+func (s *Service) respond(req micro.Request, m *nats.Msg) {
+	if req.Reply() == "" {
+		return // a publish, not a request: nobody to answer
+	}
+	m.Subject = req.Reply()
+	if err := s.nc.PublishMsg(m); err != nil {
+		s.log.Debug("reply not sent", "subject", req.Subject(), "err", err)
+	}
+}
+
+func (s *Service) respondError(req micro.Request, err error) {
 	var e *node.Error
 	if !errors.As(err, &e) {
 		e = &node.Error{Code: api.CodeInternal, Msg: err.Error()}
@@ -158,7 +174,10 @@ func respondError(req micro.Request, err error) {
 	// Header values travel trimmed; the body says exactly the same.
 	msg := strings.Join(strings.Fields(e.Msg), " ")
 	body, _ := json.Marshal(api.ErrorReply{Error: msg, Code: e.Code})
-	_ = req.Error(strconv.Itoa(e.Code), msg, body)
+	s.respond(req, &nats.Msg{Data: body, Header: nats.Header{
+		api.HeaderErrorCode: []string{strconv.Itoa(e.Code)},
+		api.HeaderError:     []string{msg},
+	}})
 }
 
 func (s *Service) schedule(ctx context.Context, req micro.Request) (any, error) {
