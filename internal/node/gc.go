@@ -100,6 +100,7 @@ func (n *Node) checkpoint(ctx context.Context, final bool) {
 			purges = append(purges, markWrite{shard: i, mark: jetstream.Mark{Seq: below}})
 		}
 	}
+	waits = append(waits, n.compact(ctx)...)
 	for _, t := range n.dirty {
 		t.dirty = false
 		if t.removed || t.writing > 0 {
@@ -144,6 +145,50 @@ func (n *Node) checkpoint(ctx context.Context, final bool) {
 	for _, w := range waits {
 		<-w
 	}
+}
+
+// Compaction bounds dead records: a long-lived timer in an old record keeps
+// every later record of its shard from being purged (purge works below the
+// oldest live record). When at least compactMinDead records of a shard are
+// dead and they are at least half of its records, the live operations of its
+// older half are rewritten (same state, same revision) so that half can go.
+const (
+	compactMinDead = 1024
+	compactMaxOps  = 20000 // rewrites per pass, to keep a pass short
+)
+
+// compact rewrites the live timers held in old records of shards that need
+// it. Call with n.mu held.
+func (n *Node) compact(ctx context.Context) []<-chan outcome {
+	cutoff := make([]uint64, len(n.shards))
+	any := false
+	for i, s := range n.shards {
+		if !s.loading && s.dead >= compactMinDead && 2*s.dead >= len(s.order) {
+			cutoff[i] = s.order[len(s.order)/2]
+			any = true
+		}
+	}
+	if !any {
+		return nil
+	}
+	var waits []<-chan outcome
+	for id, t := range n.timers {
+		c := cutoff[t.shard]
+		if c == 0 || t.done || t.writing > 0 || n.timers[id] != t {
+			continue
+		}
+		if (t.storedSeq == 0 || t.storedSeq >= c) && (t.progSeq == 0 || t.progSeq >= c) {
+			continue
+		}
+		cp := *t.rec // keeps Revision: clients see no change
+		cp.Fires, cp.LastNominal = t.ackedFires, t.ackedNominal
+		waits = append(waits, n.write(ctx, t, record.OpPut, &cp, nil))
+		if len(waits) == compactMaxOps {
+			break
+		}
+	}
+	n.counts.compacted.Add(uint64(len(waits)))
+	return waits
 }
 
 // forgetFired drops fired one-shots kept past KeepFired.

@@ -107,7 +107,7 @@ type Node struct {
 }
 
 type counters struct {
-	fired, created, cancelled, retried atomic.Uint64
+	fired, created, cancelled, retried, compacted atomic.Uint64
 }
 
 // Errors of node operations that are not an *Error.

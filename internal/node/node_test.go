@@ -1,0 +1,65 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/timerd/timerd/client"
+	"github.com/timerd/timerd/internal/nodetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// A long-lived timer in the oldest record must not keep the records of
+// thousands of fired timers after it from being purged.
+func TestCompactionPurgesBehindLongLivedTimer(t *testing.T) {
+	n := nodetest.Start(t, nodetest.Options{Shards: 1, MarkInterval: 50 * time.Millisecond})
+	c := client.New(n.Connect())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	long, err := c.Schedule(ctx, client.Timer{ID: "long", Subject: "gc.long", In: time.Hour, Data: []byte("keep me")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const short = 3000
+	for i := range short { // one request at a time: one record each
+		if _, err := c.Schedule(ctx, client.Timer{ID: fmt.Sprintf("s-%d", i), Subject: "gc.short", In: 10 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodetest.Eventually(t, 30*time.Second, func() error {
+		st, err := c.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Fired < short {
+			return fmt.Errorf("%d of %d fired", st.Fired, short)
+		}
+		return nil
+	})
+	nodetest.Eventually(t, 30*time.Second, func() error {
+		msgs, _, err := n.Store.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if msgs > short/10 {
+			return fmt.Errorf("the bucket still holds %d messages after %d timers fired", msgs, short)
+		}
+		return nil
+	})
+	n.Restart()
+	got, err := c.Get(ctx, "long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Revision != long.Revision || got.Next != long.Next || got.PayloadSize != len("keep me") {
+		t.Fatalf("after compaction and restart: %+v, scheduled %+v", got, long)
+	}
+	if _, err := c.Get(ctx, "s-1"); !client.IsNotFound(err) {
+		t.Fatalf("a fired timer came back after a restart: %v", err)
+	}
+}
