@@ -342,7 +342,9 @@ func (n *Node) setPaused(ctx context.Context, id string, o CallOptions, paused b
 		cp.Paused, cp.Revision = paused, 0
 		cp.Fires, cp.LastNominal = t.ackedFires, t.ackedNominal
 		if !paused && !t.oneShot() {
-			cp.LastNominal = now.UnixNano() // skip what the pause missed, after a restart too
+			// Skip what the pause missed, after a restart too; never go back
+			// before an occurrence already fired (by a trigger, say).
+			cp.LastNominal = max(now.UnixNano(), t.ackedNominal, t.lastHanded)
 		}
 		nt := n.successor(t, &cp)
 		stored := cp
@@ -461,12 +463,19 @@ func (n *Node) Trigger(ctx context.Context, id string) (api.TriggerReply, error)
 
 // planPausedNext sets t.next for a paused recurring timer without arming it.
 func (n *Node) planPausedNext(t *timer) {
-	if t.sched == nil {
-		return
-	}
-	if next, ok := t.sched.Next(time.Now()); ok {
+	if next, ok := pausedNext(t); ok {
 		t.next = next.UnixNano()
 	}
+}
+
+// pausedNext is the occurrence a paused recurring timer would fire next:
+// after now, and after any occurrence already handed out (a trigger may
+// have fired ahead of time).
+func pausedNext(t *timer) (time.Time, bool) {
+	if t.sched == nil || (t.rec.MaxFires > 0 && t.fires >= t.rec.MaxFires) {
+		return time.Time{}, false
+	}
+	return t.sched.Next(time.Unix(0, max(time.Now().UnixNano(), t.lastHanded)))
 }
 
 // Get answers a timer.
@@ -495,7 +504,7 @@ func (n *Node) nextText(t *timer) string {
 	case t.rec.Paused && t.oneShot():
 		return api.FormatTime(time.Unix(0, t.rec.Due))
 	case t.rec.Paused && t.sched != nil:
-		if next, ok := t.sched.Next(time.Now()); ok && (t.rec.MaxFires == 0 || t.fires < t.rec.MaxFires) {
+		if next, ok := pausedNext(t); ok {
 			return api.FormatTime(next)
 		}
 	}

@@ -103,3 +103,52 @@ func TestRecurringStartIsHonouredAndBadSpecsRefused(t *testing.T) {
 		fails(t, call(t, nc, "schedule", c.headers, ""), 400, c.mention)
 	}
 }
+
+func TestRecurringTriggerPauseResume(t *testing.T) {
+	n := nodetest.Start(t, nodetest.Options{})
+	nc := n.Connect()
+	fires := subscribe(t, nc, "hourly.>")
+	r := schedule(t, nc, map[string]string{"Timer-Cron": "0 * * * *", "Timer-Subject": "hourly.x", "Timer-Id": "hourly"}, "h")
+	first, _ := time.Parse(time.RFC3339Nano, r.Next)
+
+	// trigger fires the next occurrence now, as itself, and moves on.
+	var tr api.TriggerReply
+	ok(t, call(t, nc, "trigger", map[string]string{"Timer-Id": "hourly"}, ""), &tr)
+	if tr.Due != r.Next || tr.Fire != 1 || tr.Next != api.FormatTime(first.Add(time.Hour)) {
+		t.Fatalf("trigger %+v, first occurrence %s", tr, r.Next)
+	}
+	m := receive(t, fires, 5*time.Second)
+	if m.Header.Get("Timer-Due") != r.Next || m.Header.Get("Timer-Fire") != "1" {
+		t.Fatalf("triggered fire %v", m.Header)
+	}
+	ok(t, call(t, nc, "trigger", map[string]string{"Timer-Id": "hourly"}, ""), &tr)
+	if tr.Fire != 2 || tr.Due != api.FormatTime(first.Add(time.Hour)) {
+		t.Fatalf("second trigger %+v", tr)
+	}
+	receive(t, fires, 5*time.Second)
+
+	var got api.Timer
+	ok(t, call(t, nc, "pause", map[string]string{"Timer-Id": "hourly"}, ""), &got)
+	if got.State != "paused" || got.Fires != 2 {
+		t.Fatalf("paused %+v", got)
+	}
+	// A paused recurring timer can still be triggered; it stays paused.
+	ok(t, call(t, nc, "trigger", map[string]string{"Timer-Id": "hourly"}, ""), &tr)
+	if tr.Fire != 3 {
+		t.Fatalf("trigger while paused %+v", tr)
+	}
+	receive(t, fires, 5*time.Second)
+	ok(t, call(t, nc, "get", map[string]string{"Timer-Id": "hourly"}, ""), &got)
+	if got.State != "paused" {
+		t.Fatalf("after a trigger while paused: %+v", got)
+	}
+	ok(t, call(t, nc, "resume", map[string]string{"Timer-Id": "hourly"}, ""), &got)
+	if got.State != "scheduled" || got.Next == "" || got.Fires != 3 {
+		t.Fatalf("resumed %+v", got)
+	}
+	n.Restart()
+	ok(t, call(t, nc, "get", map[string]string{"Timer-Id": "hourly"}, ""), &got)
+	if got.Fires != 3 || got.State != "scheduled" {
+		t.Fatalf("after restart %+v: the fire count and state must survive", got)
+	}
+}
