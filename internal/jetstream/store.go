@@ -42,6 +42,8 @@ type Store struct {
 	shards  int
 	pub     *AsyncPublisher
 	queue   chan *write
+	acked   chan int     // shard whose record was acknowledged
+	pending atomic.Int64 // writes accepted and not yet done
 	maxMsg  int
 
 	writes  atomic.Uint64 // JetStream messages written (records and marks)
@@ -101,6 +103,7 @@ func OpenStore(ctx context.Context, nc *nats.Conn, cfg StoreConfig) (*Store, err
 		shards:  shards,
 		pub:     pub,
 		queue:   make(chan *write, 8192),
+		acked:   make(chan int, 4096),
 		maxMsg:  int(min(nc.MaxPayload(), 1<<20)) - 4096,
 		stopped: make(chan struct{}),
 		done:    make(chan struct{}),
@@ -146,41 +149,91 @@ func (s *Store) Writes() uint64 { return s.writes.Load() }
 // exactly once, from the store's ack goroutine, when their record is stored
 // or has failed. Write blocks only when the queue is full.
 func (s *Store) Write(ctx context.Context, shard int, ops []record.Op, done WriteFunc) {
-	w := &write{shard: shard, ops: ops, done: done}
+	s.pending.Add(1)
+	w := &write{shard: shard, ops: ops, done: func(seq uint64, err error) {
+		done(seq, err)
+		s.pending.Add(-1)
+	}}
 	select {
 	case s.queue <- w:
 	case <-s.stopped:
-		done(0, ErrStoreClosed)
+		w.done(0, ErrStoreClosed)
 	case <-ctx.Done():
-		done(0, ctx.Err())
+		w.done(0, ctx.Err())
 	}
 }
 
-// commit is the committer: it takes every waiting write, groups them by
-// shard into records no larger than a NATS message, and publishes them
-// asynchronously. While records are in flight the queue fills, so the next
-// round writes larger groups: the write count per timer falls as load rises.
+// perShardInFlight bounds the records of one shard awaiting their ack.
+// Operations arriving meanwhile wait and go together into the next record:
+// this is the group commit. At idle a write costs one round trip; under
+// load each record carries everything that arrived during the last one.
+const perShardInFlight = 2
+
+// commit is the committer goroutine. It owns the per-shard queues: writes
+// join their shard's queue, and a shard's queue is published as one record
+// (split below the NATS max payload) whenever fewer than perShardInFlight
+// of its records await an ack.
 func (s *Store) commit() {
 	defer close(s.done)
-	var round []*write
+	queues := make([][]*write, s.shards)
+	inFlight := make([]int, s.shards)
+	flush := func(shard int) {
+		for inFlight[shard] < perShardInFlight && len(queues[shard]) > 0 {
+			n, size := 0, 0
+			for n < len(queues[shard]) {
+				w := queues[shard][n]
+				ws := 0
+				for _, op := range w.ops {
+					ws += record.Size(op)
+				}
+				if n > 0 && size+ws > s.maxMsg {
+					break
+				}
+				n, size = n+1, size+ws
+			}
+			group := queues[shard][:n:n]
+			queues[shard] = queues[shard][n:]
+			if len(queues[shard]) == 0 {
+				queues[shard] = nil
+			}
+			if err := s.publishGroup(shard, group); err != nil {
+				for _, w := range group {
+					w.done(0, err)
+				}
+				continue
+			}
+			inFlight[shard]++
+		}
+	}
 	for {
 		select {
 		case w := <-s.queue:
-			round = append(round[:0], w)
+			queues[w.shard] = append(queues[w.shard], w)
+			// Take everything already waiting before publishing anything.
+		drain:
+			for {
+				select {
+				case w := <-s.queue:
+					queues[w.shard] = append(queues[w.shard], w)
+				default:
+					break drain
+				}
+			}
+			for shard := range queues {
+				flush(shard)
+			}
+		case shard := <-s.acked:
+			inFlight[shard]--
+			flush(shard)
 		case <-s.stopped:
+			for _, q := range queues {
+				for _, w := range q {
+					w.done(0, ErrStoreClosed)
+				}
+			}
 			s.failQueued()
 			return
 		}
-	drain:
-		for len(round) < 8192 {
-			select {
-			case w := <-s.queue:
-				round = append(round, w)
-			default:
-				break drain
-			}
-		}
-		s.publishRound(round)
 	}
 }
 
@@ -195,34 +248,7 @@ func (s *Store) failQueued() {
 	}
 }
 
-func (s *Store) publishRound(round []*write) {
-	byShard := map[int][]*write{}
-	var order []int
-	for _, w := range round {
-		if _, ok := byShard[w.shard]; !ok {
-			order = append(order, w.shard)
-		}
-		byShard[w.shard] = append(byShard[w.shard], w)
-	}
-	for _, shard := range order {
-		var group []*write
-		size := 0
-		for _, w := range byShard[shard] {
-			n := 0
-			for _, op := range w.ops {
-				n += record.Size(op)
-			}
-			if len(group) > 0 && size+n > s.maxMsg {
-				s.publishGroup(shard, group)
-				group, size = nil, 0
-			}
-			group, size = append(group, w), size+n
-		}
-		s.publishGroup(shard, group)
-	}
-}
-
-func (s *Store) publishGroup(shard int, group []*write) {
+func (s *Store) publishGroup(shard int, group []*write) error {
 	var ops []record.Op
 	for _, w := range group {
 		ops = append(ops, w.ops...)
@@ -230,16 +256,15 @@ func (s *Store) publishGroup(shard int, group []*write) {
 	msg := nats.NewMsg(s.subject + "t." + strconv.Itoa(shard) + "." + nuid.Next())
 	msg.Data = record.AppendOps(make([]byte, 0, 256), ops)
 	s.writes.Add(1)
-	err := s.pub.Publish(context.Background(), msg, func(ack PubAck, err error) {
+	return s.pub.Publish(context.Background(), msg, func(ack PubAck, err error) {
 		for _, w := range group {
 			w.done(ack.Seq, err)
 		}
-	})
-	if err != nil {
-		for _, w := range group {
-			w.done(0, err)
+		select {
+		case s.acked <- shard:
+		case <-s.stopped:
 		}
-	}
+	})
 }
 
 // Replay hands every group record of the given shards to fn in stream order,
@@ -385,9 +410,9 @@ func (s *Store) Info(ctx context.Context) (msgs, bytes uint64, err error) {
 	return info.State.Msgs, info.State.Bytes, nil
 }
 
-// Drain waits until every write published so far has its outcome.
+// Drain waits until every write queued so far has its outcome.
 func (s *Store) Drain(ctx context.Context) error {
-	for len(s.queue) > 0 {
+	for s.pending.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

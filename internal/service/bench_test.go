@@ -1,0 +1,74 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/timerd/timerd/client"
+	"github.com/timerd/timerd/internal/nodetest"
+)
+
+// BenchmarkBatchIngest schedules b.N one-shots (due in an hour) through
+// timerd.batch, 1000 a request, 4 requests in flight; reports timers/s.
+func BenchmarkBatchIngest(b *testing.B) {
+	n := nodetest.Start(b, nodetest.Options{})
+	c := client.New(n.Connect(), client.WithTimeout(time.Minute))
+	ctx := context.Background()
+	const size, inFlight = 1000, 4
+	work := make(chan []client.Timer, inFlight)
+	var wg sync.WaitGroup
+	for range inFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range work {
+				if _, err := c.Batch(ctx, batch); err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	payload := make([]byte, 64)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i += size {
+		batch := make([]client.Timer, 0, size)
+		for j := i; j < min(i+size, b.N); j++ {
+			batch = append(batch, client.Timer{ID: fmt.Sprintf("b-%d", j), Subject: "bench.x", In: time.Hour, Data: payload})
+		}
+		work <- batch
+	}
+	close(work)
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "timers/s")
+}
+
+// BenchmarkSingleIngest schedules b.N one-shots one request each, 256 in
+// flight; reports timers/s.
+func BenchmarkSingleIngest(b *testing.B) {
+	n := nodetest.Start(b, nodetest.Options{})
+	nc := n.Connect()
+	c := client.New(nc, client.WithTimeout(time.Minute))
+	ctx := context.Background()
+	sem := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	payload := make([]byte, 64)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := c.Schedule(ctx, client.Timer{ID: fmt.Sprintf("s-%d", i), Subject: "bench.x", In: time.Hour, Data: payload}); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "timers/s")
+}
