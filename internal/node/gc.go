@@ -153,7 +153,7 @@ func (n *Node) checkpoint(ctx context.Context, final bool) {
 // dead and they are at least half of its records, the live operations of its
 // older half are rewritten (same state, same revision) so that half can go.
 const (
-	compactMinDead = 1024
+	compactMinDead = 128
 	compactMaxOps  = 20000 // rewrites per pass, to keep a pass short
 )
 

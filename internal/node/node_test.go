@@ -46,7 +46,9 @@ func TestCompactionPurgesBehindLongLivedTimer(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if msgs > short/10 {
+		// Compaction leaves fewer than compactMinDead (128) dead records
+		// per shard; plus cfg, lease, mark and the live timer's record.
+		if msgs >= 128+8 {
 			return fmt.Errorf("the bucket still holds %d messages after %d timers fired", msgs, short)
 		}
 		return nil
