@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,8 +69,13 @@ func replyError(msg *nats.Msg) *Error {
 // bodyError decodes {"error": "...", "code": N}; it returns nil for any other
 // body, including success replies, which never carry an "error" field.
 func bodyError(data []byte) *Error {
-	trimmed := strings.TrimSpace(string(data))
-	if !strings.HasPrefix(trimmed, "{") {
+	// Only an object with an "error" key can be one; skip decoding the
+	// (often large) success replies.
+	trimmed := bytes.TrimSpace(data)
+	if !bytes.HasPrefix(trimmed, []byte("{")) || !bytes.Contains(trimmed, []byte(`"error"`)) {
+		return nil
+	}
+	if bytes.HasPrefix(trimmed, []byte("[")) {
 		return nil
 	}
 	var reply api.ErrorReply

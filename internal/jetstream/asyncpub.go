@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -159,6 +160,9 @@ func parseAck(m *nats.Msg) (PubAck, error) {
 	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
 		return PubAck{}, ErrNoStream
 	}
+	if ack, ok := fastAck(m.Data); ok {
+		return ack, nil
+	}
 	var reply struct {
 		PubAck
 		Error *APIError `json:"error"`
@@ -173,6 +177,44 @@ func parseAck(m *nats.Msg) (PubAck, error) {
 		return PubAck{}, errMalformedAck
 	}
 	return reply.PubAck, nil
+}
+
+// fastAck parses the common acknowledgement {"stream":"S","seq":N} (with an
+// optional "domain" or "duplicate":true after it) without reflection; any
+// other shape is left to encoding/json.
+func fastAck(data []byte) (PubAck, bool) {
+	const streamKey, seqKey = `{"stream":"`, `","seq":`
+	if !bytes.HasPrefix(data, []byte(streamKey)) {
+		return PubAck{}, false
+	}
+	rest := data[len(streamKey):]
+	end := bytes.IndexByte(rest, '"')
+	if end <= 0 || !bytes.HasPrefix(rest[end:], []byte(seqKey)) {
+		return PubAck{}, false
+	}
+	for _, c := range rest[:end] { // plain names only: no escapes, no control bytes
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return PubAck{}, false
+		}
+	}
+	ack := PubAck{Stream: string(rest[:end])}
+	num := rest[end+len(seqKey):]
+	i := 0
+	for i < len(num) && num[i] >= '0' && num[i] <= '9' {
+		ack.Seq = ack.Seq*10 + uint64(num[i]-'0')
+		i++
+	}
+	if i == 0 || i > 19 || i == len(num) || (num[0] == '0' && i > 1) {
+		return PubAck{}, false
+	}
+	switch tail := num[i:]; {
+	case bytes.Equal(tail, []byte("}")):
+	case bytes.Equal(tail, []byte(`,"duplicate":true}`)):
+		ack.Duplicate = true
+	default:
+		return PubAck{}, false // domain, errors, anything unusual
+	}
+	return ack, true
 }
 
 func (p *AsyncPublisher) sweep() {
