@@ -9,6 +9,7 @@ import (
 
 	"github.com/timerd/timerd/api"
 	"github.com/timerd/timerd/internal/cronfeed"
+	"github.com/timerd/timerd/internal/record"
 )
 
 // catchUpLimit bounds the missed occurrences one recurring timer fires at
@@ -20,6 +21,7 @@ const catchUpLimit = 1000
 type fire struct {
 	seq     uint64
 	t       *timer
+	rec     *record.Timer // the definition fired
 	shard   int
 	nominal int64
 	fireAt  int64
@@ -253,8 +255,9 @@ func (n *Node) handOut(t *timer, now int64) *fire {
 	t.fires++
 	t.lastHanded = t.next
 	n.fireSeq++
-	f := &fire{seq: n.fireSeq, t: t, shard: t.shard, nominal: t.next, fireAt: t.fireAt, number: t.fires}
-	f.msg = fireMsg(t, f.nominal, f.number)
+	// The message is built by publish, outside the lock, from f.rec: a
+	// definition is never changed in place while a fire of it is in flight.
+	f := &fire{seq: n.fireSeq, t: t, rec: t.rec, shard: t.shard, nominal: t.next, fireAt: t.fireAt, number: t.fires}
 	n.inflight[f.seq] = f
 	if t.oneShot() {
 		t.next, t.fireAt = 0, 0
@@ -266,8 +269,7 @@ func (n *Node) handOut(t *timer, now int64) *fire {
 
 // fireMsg builds the fire: the payload and kept headers, plus Timer-Id,
 // Timer-Due, Timer-Fire and Nats-Msg-Id.
-func fireMsg(t *timer, nominal, number int64) *nats.Msg {
-	r := t.rec
+func fireMsg(r *record.Timer, nominal, number int64) *nats.Msg {
 	m := &nats.Msg{Subject: r.Subject, Data: r.Payload, Header: make(nats.Header, len(r.Headers)+4)}
 	for _, h := range r.Headers {
 		m.Header[h.Key] = append(m.Header[h.Key], h.Value)
@@ -283,6 +285,9 @@ func fireMsg(t *timer, nominal, number int64) *nats.Msg {
 func (n *Node) publish(f *fire, now int64) {
 	if f.tries == 0 && f.result == nil && n.cfg.Metrics != nil {
 		n.cfg.Metrics.fireLag.Observe(float64(time.Now().UnixNano()-f.fireAt) / 1e9)
+	}
+	if f.msg == nil {
+		f.msg = fireMsg(f.rec, f.nominal, f.number)
 	}
 	f.tries++
 	n.fires.Publish(context.Background(), f.msg, func(err error) { n.fired(f, err) })
@@ -304,7 +309,7 @@ func (n *Node) fired(f *fire, err error) {
 		n.retries = append(n.retries, f)
 		n.poke(f.retryAt)
 		if f.tries == 1 || f.tries%50 == 0 {
-			n.log.Warn("fire not stored, retrying", "id", f.t.rec.ID, "subject", f.msg.Subject, "tries", f.tries, "err", err)
+			n.log.Warn("fire not stored, retrying", "id", f.rec.ID, "subject", f.rec.Subject, "tries", f.tries, "err", err)
 		}
 		return
 	}
@@ -344,6 +349,15 @@ func (n *Node) complete(t *timer) {
 	s := n.shards[t.shard]
 	s.release(t)
 	s.firedSince = true
-	t.rec.Payload, t.rec.Headers = nil, nil
+	t.rec = trimmed(t.rec)
 	n.expiring = append(n.expiring, t)
+}
+
+// trimmed is a fired one-shot's definition without what only a fire needs
+// (payload, headers): kept for retries of its request, it should cost
+// little. A copy, so a message being built from the original is unaffected.
+func trimmed(r *record.Timer) *record.Timer {
+	cp := *r
+	cp.Payload, cp.Headers = nil, nil
+	return &cp
 }

@@ -442,7 +442,7 @@ func (n *Node) Trigger(ctx context.Context, id string) (api.TriggerReply, error)
 	if t.oneShot() {
 		n.disarm(t)
 		t.done = true
-		t.rec.Payload, t.rec.Headers = nil, nil
+		t.rec = trimmed(t.rec)
 		wait = n.write(ctx, t, record.OpDelete, &record.Timer{ID: id}, func(uint64) {
 			t.expires = time.Now().Add(n.cfg.KeepFired).UnixNano()
 			n.expiring = append(n.expiring, t)
