@@ -2,6 +2,8 @@ package wheel
 
 import (
 	"runtime"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,13 +16,15 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 1s -timeout 60m ./internal/wheel
 //
-// Every benchmark builds its live set once (b.Loop runs the function once)
-// and reports B/entry, the Go heap growth per live timer measured with
-// runtime.MemStats around that build.
+// Every benchmark builds its first live set once (b.Loop runs the
+// function once) and reports B/entry, the Go heap growth per live timer
+// measured with runtime.MemStats around that build.
 //
-// The live timers are due 1h to 2h ahead, so runtime timers never fire
-// during a run. Add+cancel adds one more timer due 1s to 2h ahead and
-// cancels it. Expiration benchmarks hand out n timers due within one hour.
+// Add+cancel: n live timers due 1h to 2h ahead (so runtime timers never
+// fire during a run); each op adds one more timer due 1s to 2h ahead and
+// cancels it. ns/op is wall time; cpu-ns/op is the process's CPU time
+// (user+system, both cores) per op, which also counts the garbage
+// collection that allocating runtime timers causes on the other core.
 
 var liveSizes = []struct {
 	name string
@@ -89,13 +93,15 @@ func addCancelWheel(b *testing.B, n int) {
 			w.Add(benchStart+hour+int64(r.next()%uint64(hour)), uint64(i))
 		}
 	})
-	b.ReportMetric(bytes, "B/entry")
 	i := 0
+	cpu := cpuTime()
 	for b.Loop() {
 		h := w.Add(benchStart+loopDelays[i&delayMask], uint64(i))
 		w.Cancel(h)
 		i++
 	}
+	reportCPU(b, cpu)
+	b.ReportMetric(bytes, "B/entry")
 	runtime.KeepAlive(w)
 }
 
@@ -108,8 +114,8 @@ func addCancelTHW(b *testing.B, n int) {
 			hw.Add(uint64(i), benchStart+hour+int64(r.next()%uint64(hour)))
 		}
 	})
-	b.ReportMetric(bytes, "B/entry")
 	seq := uint64(n)
+	cpu := cpuTime()
 	for b.Loop() {
 		due := benchStart + loopDelays[seq&delayMask]
 		hw.Add(seq, due)
@@ -118,6 +124,8 @@ func addCancelTHW(b *testing.B, n int) {
 		}
 		seq++
 	}
+	reportCPU(b, cpu)
+	b.ReportMetric(bytes, "B/entry")
 	runtime.KeepAlive(hw)
 }
 
@@ -130,14 +138,15 @@ func addCancelRuntime(b *testing.B, n int) {
 			timers[i] = time.AfterFunc(time.Duration(hour+int64(r.next()%uint64(hour))), fire)
 		}
 	})
-	b.ReportMetric(bytes, "B/entry")
 	i := 0
+	cpu := cpuTime()
 	for b.Loop() {
 		t := time.AfterFunc(time.Duration(loopDelays[i&delayMask]), fire)
 		t.Stop()
 		i++
 	}
-	b.StopTimer()
+	reportCPU(b, cpu)
+	b.ReportMetric(bytes, "B/entry")
 	for _, t := range timers {
 		t.Stop()
 	}
@@ -151,13 +160,23 @@ func addCancelRuntime(b *testing.B, n int) {
 //   - wheel/jump: one Advance over the whole hour, as after a restart.
 //   - thw/jump: one ExpireTasks with every entry already expired (thw reads
 //     the clock itself, so it cannot step through simulated time).
+//   - runtime/fire: n time.AfterFunc timers due 1µs apart, starting a
+//     few ms after they are armed; ns/expire is the process's CPU time
+//     (user+system, both cores) from the end of arming until every
+//     callback has run, per timer. Each fire starts a
+//     goroutine. Not run at 1e7: that would hold 1e7 timers for 10s of
+//     wall time per round on a shared 2-core machine.
 //
-// Each op hands out the n live timers; ns/expire is the time per timer.
+// Each op hands out the n live timers; ns/expire is the time per timer
+// (wall time for the wheel and thw, which run on the benchmark goroutine).
 func BenchmarkExpire(b *testing.B) {
 	for _, size := range liveSizes {
 		b.Run("live="+size.name+"/impl=wheel/step", func(b *testing.B) { expireWheel(b, size.n, false) })
 		b.Run("live="+size.name+"/impl=wheel/jump", func(b *testing.B) { expireWheel(b, size.n, true) })
 		b.Run("live="+size.name+"/impl=thw/jump", func(b *testing.B) { expireTHW(b, size.n) })
+		if size.n <= 1e6 {
+			b.Run("live="+size.name+"/impl=runtime/fire", func(b *testing.B) { expireRuntime(b, size.n) })
+		}
 	}
 }
 
@@ -177,7 +196,6 @@ func expireWheel(b *testing.B, n int, jump bool) {
 		w = New(time.Millisecond, benchStart)
 		fillHour(w, n, &r)
 	})
-	b.ReportMetric(bytes, "B/entry")
 	expired, calls := 0, 0
 	count := func(uint64, int64) { expired++ }
 	fresh := true
@@ -204,6 +222,7 @@ func expireWheel(b *testing.B, n int, jump bool) {
 	}
 	reportExpire(b, expired)
 	b.ReportMetric(float64(calls)/float64(expired), "advances/expire")
+	b.ReportMetric(bytes, "B/entry")
 }
 
 func expireTHW(b *testing.B, n int) {
@@ -219,7 +238,6 @@ func expireTHW(b *testing.B, n int) {
 		hw = thw.NewHashWheel()
 		fill()
 	})
-	b.ReportMetric(bytes, "B/entry")
 	expired := 0
 	count := func(uint64, int64) bool { expired++; return true }
 	fresh := true
@@ -236,6 +254,53 @@ func expireTHW(b *testing.B, n int) {
 		b.Fatalf("handed out %d timers, want %d", expired, b.N*n)
 	}
 	reportExpire(b, expired)
+	b.ReportMetric(bytes, "B/entry")
+}
+
+func expireRuntime(b *testing.B, n int) {
+	const spacing = time.Microsecond
+	var round struct {
+		fired atomic.Int64
+		done  chan struct{}
+	}
+	fire := func() {
+		if round.fired.Add(1) == int64(n) {
+			close(round.done)
+		}
+	}
+	var cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		round.fired.Store(0)
+		round.done = make(chan struct{})
+		// Arming takes well under 5µs a timer; start the window after it.
+		first := time.Now().Add(time.Duration(n)*5*time.Microsecond + 5*time.Millisecond)
+		for i := range n {
+			time.AfterFunc(time.Until(first.Add(time.Duration(i)*spacing)), fire)
+		}
+		// Count CPU time from the end of arming: the process is idle
+		// but for the runtime's own background work until the first fire.
+		before := cpuTime()
+		b.StartTimer()
+		<-round.done
+		cpu += cpuTime() - before
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "ns/expire")
+	b.ReportMetric(float64(b.N*n)/cpu.Seconds()/1e6, "Mexpire/s")
+}
+
+// reportCPU reports the process's CPU time since start per op.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime returns the user and system CPU time of the process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func reportExpire(b *testing.B, expired int) {

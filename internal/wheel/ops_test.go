@@ -61,7 +61,9 @@ func runOps(t testing.TB, data []byte) *checker {
 
 func (c *checker) step(r *byteReader) {
 	now := c.m.now
-	switch r.pick(12) {
+	op := r.byte()
+	c.skipNext = op&0x80 != 0
+	switch int(op&0x7f) % 12 {
 	case 0, 1, 2:
 		c.add(c.due(r))
 	case 3:

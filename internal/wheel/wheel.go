@@ -10,8 +10,10 @@ import (
 // 32 bits) with its generation (high 32 bits). Generations of live entries
 // are odd, so 0 is never a valid handle, and freeing an entry bumps its
 // generation, so a handle stays valid for exactly one entry life even when
-// its slab slot is reused. A slot is reused 2^31 times before a generation
-// repeats.
+// its slab slot is reused. A generation repeats only after its slot was
+// reused 2^31 times, so a handle kept that long after its entry is gone
+// could cancel a stranger: drop a handle once its entry was handed out or
+// cancelled.
 type Handle uint64
 
 // Wheel is a hierarchical timing wheel. See the package documentation. The
@@ -20,24 +22,22 @@ type Handle uint64
 type Wheel struct {
 	slab
 
-	tick   uint64 // tick length in nanoseconds, > 0
-	origin int64  // the time of tick 0: New's now
-	now    int64  // the latest now given to Advance (or New)
-	cur    uint64 // the tick of now, counted from origin
-	levels int    // enough levels of 8 bits to cover every tick of the int64 range
+	tick   uint64  // tick length in nanoseconds, > 0
+	ticks  divisor // divides by tick
+	origin int64   // the time of tick 0: New's now
+	now    int64   // the latest now given to Advance (or New)
+	cur    uint64  // the tick of now, counted from origin
+	levels int     // enough levels of 8 bits to cover every tick of the int64 range
 
-	pending    uint32   // sentinel of the pending list: entries with due <= now or in the current tick
-	pendingMin int64    // lower bound on the dues in the pending list; set on its first link
-	counts     []uint32 // entries per list, by sentinel index
-	occupied   []uint64 // bit h set while list h is non-empty
+	pending    uint32     // index of the pending list: entries due by now or in the current tick
+	pendingMin int64      // lower bound on the dues in the pending list; set on its first link
+	lists      []list     // levels*slots slot lists, then the pending list
+	tables     [][]uint32 // each list's blocks, in order, then at most one empty spare
+	occupied   []uint64   // bit l set while list l is non-empty
+	levelMask  uint64     // bit l set while level l has an occupied slot; bit levels for the pending list
 
-	// run is the hand-out queue: entries sorted by due, all of them either
-	// due by now or in the current tick, so all earlier than any entry still
-	// in a slot. run[runPos:] is still to go; spare is the radix sort's
-	// scratch, swapped with run as sorting needs.
-	run    []runItem
-	runPos int
-	spare  []runItem
+	queue                       // entries taken out of the slots, in due order (queue.go)
+	gathered [2][blockLen]int64 // walk's buffers of dues
 
 	live    int   // entries added and neither cancelled nor handed out
 	nextDue int64 // cached result of Next, valid while nextOK
@@ -45,24 +45,20 @@ type Wheel struct {
 	busy    bool // inside Advance: the callback must not re-enter
 }
 
-// runItem is an entry queued for hand-out, with its due copied next to the
-// index so sorting touches only the queue.
-type runItem struct {
-	due int64
-	idx uint32
-}
-
 const (
 	// maxBatch is the largest slot above level 0 that Advance hands out
 	// directly by sorting it, when all of it is due, instead of cascading it
-	// down: a huge jump then touches each entry once, and the sort buffers
-	// stay below a few MiB. Larger slots cascade into 256 smaller ones first.
-	maxBatch = 1 << 16
-	// keepBatch is the buffer capacity kept after a hand-out; a larger one
-	// (a single tick with millions of entries) is returned to the GC.
-	keepBatch = 4 * maxBatch
-	// scanMax bounds the level-0 slot that Next scans for the exact
-	// earliest due; above it Next returns the slot's start.
+	// down: a huge jump then touches each entry once. A sort of 2^18 items
+	// costs less than one more pass over entries scattered in the slab;
+	// larger slots cascade into 256 smaller ones first, which bounds the
+	// queue's buffers.
+	maxBatch = 1 << 18
+	// keepBatch is the buffer capacity kept after a hand-out (4 MiB per
+	// buffer); a larger one, from a single tick holding more entries, is
+	// returned to the GC.
+	keepBatch = maxBatch
+	// scanMax bounds the slot that Next scans for the exact earliest due;
+	// above it Next returns the slot's start.
 	scanMax = 64
 )
 
@@ -82,7 +78,7 @@ func New(tick time.Duration, now int64) *Wheel {
 		now:        now,
 		pendingMin: math.MaxInt64,
 	}
-	w.free = nilIndex
+	w.ticks = newDivisor(w.tick)
 	w.levels = (bits.Len64(math.MaxUint64/w.tick) + slotBits - 1) / slotBits
 	w.initLists()
 	return w
@@ -92,7 +88,7 @@ func New(tick time.Duration, now int64) *Wheel {
 // unsigned difference is then exact even when int64 subtraction would
 // overflow.
 func (w *Wheel) tickOf(t int64) uint64 {
-	return (uint64(t) - uint64(w.origin)) / w.tick
+	return w.ticks.div(uint64(t) - uint64(w.origin))
 }
 
 // Len returns the number of entries added and neither cancelled nor handed
@@ -101,44 +97,55 @@ func (w *Wheel) Len() int { return w.live }
 
 // Add schedules value to be handed out at due and returns its handle. A due
 // at or before the wheel's time is fine: the entry is handed out by the
-// next Advance. O(1), and no allocation once the slab has grown to the
-// peak number of entries.
+// next Advance. O(1), and no allocation once the slab and the slot lists
+// have grown to their peak.
 func (w *Wheel) Add(due int64, value uint64) Handle {
 	if w.busy {
 		panic(reentered)
 	}
-	i, e := w.alloc()
-	e.due, e.value = due, value
-	w.place(i, e)
+	i := w.alloc()
+	e := w.at(i)
+	gen := e.gen + 1
+	e.gen, e.due, e.value = gen, due, value
 	w.live++
 	if w.nextOK && due < w.nextDue {
 		w.nextDue = due
 	}
-	return Handle(uint64(e.gen)<<32 | uint64(i))
+	// An entry due by now or in the current tick goes to the pending list,
+	// for the next Advance; any other to the slot slotOf gives. The link
+	// is spelled out (see link): the hottest path is measurably faster
+	// without the calls.
+	if due > w.now {
+		if t := w.tickOf(due); t != w.cur {
+			l := w.slotOf(t)
+			ls := &w.lists[l]
+			if ls.fill == blockLen || ls.tail == noBlock {
+				w.grow(ls, l)
+			}
+			w.block(ls.tail)[ls.fill] = i
+			e.loc = ls.tail<<posBits | ls.fill
+			ls.fill++
+			ls.n++
+			w.occupied[l/wordBits] |= 1 << (l % wordBits)
+			w.levelMask |= 1 << (l >> slotBits)
+			return Handle(uint64(gen)<<32 | uint64(i))
+		}
+	}
+	w.addPending(i, e)
+	return Handle(uint64(gen)<<32 | uint64(i))
 }
 
-// place links entry i into the list its due belongs to, seen from the
-// current tick: the pending list when it is due or in the current tick,
-// else level l, where l is the highest 8-bit digit in which the entry's
-// tick differs from the current tick, and the slot is the entry's digit l.
-// That digit is greater than the current one, and the entry's higher
-// digits equal the current tick's, which is what Advance relies on.
-func (w *Wheel) place(i uint32, e *entry) {
-	if e.due <= w.now {
-		w.addPending(i, e)
-		return
-	}
-	t := w.tickOf(e.due)
-	if t == w.cur {
-		w.addPending(i, e)
-		return
-	}
+// slotOf returns the slot list for tick t > cur: level l is the highest
+// 8-bit digit in which t differs from the current tick, and the slot is
+// t's digit l. That digit is greater than the current tick's, and t's
+// higher digits equal the current tick's; nextEvent relies on both.
+func (w *Wheel) slotOf(t uint64) uint32 {
 	l := (bits.Len64(t^w.cur) - 1) / slotBits
-	w.link(head(l, t>>(uint(l)*slotBits)&slotMask), i, e)
+	return head(l, t>>(uint(l)*slotBits)&slotMask)
 }
 
 func (w *Wheel) addPending(i uint32, e *entry) {
-	if w.counts[w.pending] == 0 || e.due < w.pendingMin {
+	if w.lists[w.pending].n == 0 || e.due < w.pendingMin {
 		w.pendingMin = e.due
 	}
 	w.link(w.pending, i, e)
@@ -151,7 +158,7 @@ func (w *Wheel) Cancel(h Handle) bool {
 		panic(reentered)
 	}
 	i, gen := uint32(h), uint32(h>>32)
-	if gen&1 == 0 || i <= w.pending || i >= w.size {
+	if gen&1 == 0 || i >= w.size {
 		return false
 	}
 	e := w.at(i)
@@ -162,25 +169,38 @@ func (w *Wheel) Cancel(h Handle) bool {
 	if w.nextOK && e.due == w.nextDue {
 		w.nextOK = false
 	}
-	if e.list == inRun {
+	if e.loc == inQueue {
 		// Queued for hand-out: going stale is enough; Advance or Next
-		// frees it when it reaches the front of the run.
+		// frees it when it reaches the front of the queue.
 		e.gen++
 		return true
 	}
-	w.unlink(e)
+	// Unlink: move the list's last index into the hole (lists.go).
+	b, pos := e.loc>>posBits, e.loc&posMask
+	blk := w.block(b)
+	l := blk[blockList]
+	ls := &w.lists[l]
+	ls.n--
+	ls.fill--
+	if b != ls.tail || pos != ls.fill {
+		w.fillHole(blk, pos, ls, e.loc)
+	}
+	if ls.fill == 0 {
+		w.shrink(ls, l)
+	}
 	w.release(i, e)
 	return true
 }
 
 // Next returns a lower bound on the earliest due among the entries, and
-// false when there are none. The bound is exact when the earliest entry is
-// due or in the current tick (unless more than scanMax such entries were
-// added since the last Advance and one was cancelled), or in a level-0 slot
-// of at most scanMax entries; otherwise it is the start of the slot that must be handled next,
-// where Advance will narrow it. After Advance(now), the bound is greater
-// than now unless an entry due by now was added since, so a loop that
-// sleeps until Next and then advances never spins. Amortized O(1): the
+// false when there are none. The bound is exact when the next slot to
+// handle holds at most scanMax entries, which is the common case, and when
+// the earliest entry is queued for the current tick; otherwise it is the
+// start of that slot, and Advance to it narrows the bound by cascading the
+// slot. (After cancels among more than scanMax entries added in the
+// current tick, the bound may be one of theirs.) After Advance(now), the
+// bound is greater than now unless an entry due by now was added since,
+// so a loop that sleeps until Next and then advances never spins. Amortized O(1): the
 // result is cached until an Advance, an earlier Add, or the Cancel of an
 // entry with that due.
 func (w *Wheel) Next() (due int64, ok bool) {
@@ -198,54 +218,38 @@ func (w *Wheel) Next() (due int64, ok bool) {
 
 // earliest computes Next's bound; there is at least one live entry.
 func (w *Wheel) earliest() int64 {
-	w.dropCancelled()
-	due, found := int64(math.MaxInt64), false
-	if w.runPos < len(w.run) {
-		due, found = w.run[w.runPos].due, true
-	}
-	if n := w.counts[w.pending]; n > 0 {
+	due, found := w.queueHead()
+	if n := w.lists[w.pending].n; n > 0 {
 		if n <= scanMax {
 			// Cancels may have left pendingMin early; a short list is
 			// cheap to make exact again.
 			w.pendingMin = w.minDue(w.pending)
 		}
-		if w.pendingMin <= due {
+		if !found || w.pendingMin < due {
 			due, found = w.pendingMin, true
 		}
 	}
 	if found {
 		return due
 	}
-	t, h, ok := w.nextEvent()
+	t, slot, ok := w.nextEvent()
 	if !ok {
 		panic("wheel: live entries in no list")
 	}
-	if h>>slotBits == 0 && w.counts[h] <= scanMax {
-		return w.minDue(h)
+	if w.lists[slot].n <= scanMax {
+		return w.minDue(slot)
 	}
 	return int64(uint64(w.origin) + t*w.tick)
 }
 
-// dropCancelled frees the cancelled entries at the front of the run.
-func (w *Wheel) dropCancelled() {
-	for w.runPos < len(w.run) {
-		it := w.run[w.runPos]
-		e := w.at(it.idx)
-		if e.gen&1 != 0 {
-			return
-		}
-		w.runPos++
-		w.push(it.idx, e)
-	}
-}
-
-// minDue returns the earliest due in the non-empty list with sentinel h.
-func (w *Wheel) minDue(h uint32) int64 {
+// minDue returns the earliest due in the non-empty list l.
+func (w *Wheel) minDue(l uint32) int64 {
 	due := int64(math.MaxInt64)
-	for i := w.at(h).next; i != h; {
-		e := w.at(i)
-		due = min(due, e.due)
-		i = e.next
+	ls := &w.lists[l]
+	for j := range int((ls.n + blockLen - 1) / blockLen) {
+		for _, i := range w.indices(w.tables[l], j, ls.n) {
+			due = min(due, w.at(i).due)
+		}
 	}
 	return due
 }

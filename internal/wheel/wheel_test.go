@@ -174,8 +174,8 @@ func TestCancel(t *testing.T) {
 	if w.Cancel(Handle(uint64(a) + 1<<40)) {
 		t.Fatal("Cancel of a forged generation = true")
 	}
-	if w.Cancel(Handle(1<<32 | uint64(w.pending))) {
-		t.Fatal("Cancel of a list head = true")
+	if w.Cancel(Handle(1<<32 | 1000)) {
+		t.Fatal("Cancel of an index never allocated = true")
 	}
 	if !w.Cancel(a) || w.Cancel(a) {
 		t.Fatal("Cancel(a) twice: want true then false")
@@ -212,6 +212,17 @@ func TestCancel(t *testing.T) {
 	if got := values(advance(w, 31*ms)); !slices.Equal(got, []uint64{5}) {
 		t.Fatalf("handed out %v, want [5]", got)
 	}
+	// Cancel of an entry still pending (added in the current tick, no
+	// Advance since): Next moves on to the next one exactly.
+	e := w.Add(31*ms+100, 6)
+	w.Add(31*ms+200, 7)
+	if due, _ := w.Next(); due != 31*ms+100 {
+		t.Fatalf("Next() = %d, want %d", due, 31*ms+100)
+	}
+	w.Cancel(e)
+	if due, _ := w.Next(); due != 31*ms+200 {
+		t.Fatalf("Next() = %d after cancelling the earliest pending entry, want %d", due, 31*ms+200)
+	}
 }
 
 // TestGenerationWrap checks that a slot reused past 2^32 generations never
@@ -240,37 +251,46 @@ func TestNext(t *testing.T) {
 	if _, ok := w.Next(); ok {
 		t.Fatal("Next() on an empty wheel: ok")
 	}
-	far := w.Add(100_000*ms+7, 1) // level 2: Next is its slot's start
-	if due, _ := w.Next(); due != 65536*ms {
-		t.Fatalf("Next() = %d, want the level-2 slot start %d", due, 65536*ms)
+	far := 100_000*ms + 7 // in the level-2 slot [65536ms, 131072ms)
+	w.Add(far, 0)
+	if due, _ := w.Next(); due != far {
+		t.Fatalf("Next() = %d, want %d: a small slot is scanned", due, far)
 	}
-	near := w.Add(3*ms+5, 2) // level 0: exact
+	for k := range int64(scanMax) {
+		w.Add(far+(k+1)*ms, uint64(k+1))
+	}
+	if due, _ := w.Next(); due != far {
+		t.Fatalf("Next() = %d, want the cached %d", due, far)
+	}
+	advance(w, 0) // forgets the cached value
+	if due, _ := w.Next(); due != 65536*ms {
+		t.Fatalf("Next() = %d, want the start of a big slot, %d", due, 65536*ms)
+	}
+	near := w.Add(3*ms+5, 99) // level 0
 	if due, _ := w.Next(); due != 3*ms+5 {
-		t.Fatalf("Next() = %d, want %d", due, 3*ms+5)
+		t.Fatalf("Next() = %d after an earlier Add, want %d", due, 3*ms+5)
 	}
 	w.Cancel(near)
 	if due, _ := w.Next(); due != 65536*ms {
 		t.Fatalf("Next() = %d after Cancel, want %d", due, 65536*ms)
 	}
 	// The node's loop: sleep until Next, advance, repeat. It narrows the
-	// bound level by level and hands the entry out at its due.
-	wakes := 0
+	// bound as it cascades and hands out each entry at its due.
+	wakes, n := 0, w.Len()
 	for w.Len() > 0 {
 		due, _ := w.Next()
 		if due <= w.now {
 			t.Fatalf("Next() = %d, not after the wheel's time %d", due, w.now)
 		}
-		got := advance(w, due)
-		wakes++
-		if len(got) > 0 && got[0].due != 100_000*ms+7 {
-			t.Fatalf("handed out %v", got)
+		for _, f := range advance(w, due) {
+			if f.due != due {
+				t.Fatalf("Advance(%d) handed out due %d", due, f.due)
+			}
 		}
+		wakes++
 	}
-	if wakes > w.levels+1 {
-		t.Fatalf("%d wake-ups to reach one entry", wakes)
-	}
-	if w.Cancel(far) {
-		t.Fatal("Cancel of a handed-out entry = true")
+	if wakes > n+w.levels {
+		t.Fatalf("%d wake-ups for %d entries", wakes, n)
 	}
 	// Overdue entries make Next report a due at or before the time.
 	w.Add(w.now-5, 3)
@@ -279,20 +299,22 @@ func TestNext(t *testing.T) {
 	}
 }
 
-// TestBigSlots covers slots too big to sort whole (they cascade first) and
-// a single tick holding more than keepBatch entries.
+// TestBigSlots covers a slot big enough to be collected in slab order, one
+// too big to sort whole (it cascades first), and a single tick holding
+// more than keepBatch entries.
 func TestBigSlots(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		n      int
-		spread int64 // dues spread over [1h, 1h+spread)
+		spread int64 // dues spread over [base, base+spread), all in one level-2 slot
 	}{
+		{"one level-2 slot, collected in slab order", 5000, 60_000 * ms},
 		{"one level-2 slot, cascaded", maxBatch + 5000, 60_000 * ms},
 		{"one tick", keepBatch + 10, ms},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := New(time.Millisecond, 0)
-			base := 3_600_000 * ms
+			base := 55 * 65536 * ms // the start of a level-2 slot
 			var x uint64 = 88172645463325252
 			for i := range tc.n {
 				x ^= x << 13
@@ -300,12 +322,12 @@ func TestBigSlots(t *testing.T) {
 				x ^= x << 17
 				w.Add(base+int64(x%uint64(tc.spread)), uint64(i))
 			}
-			got := advance(w, base+tc.spread)
+			got := advance(w, base+2*65536*ms) // past the slot's end: all of it is due
 			if len(got) != tc.n || !slices.IsSorted(dues(got)) {
 				t.Fatalf("handed out %d entries (want %d), sorted %v", len(got), tc.n, slices.IsSorted(dues(got)))
 			}
-			if cap(w.run) > keepBatch {
-				t.Fatalf("kept a run buffer of %d entries", cap(w.run))
+			if cap(w.ready) > keepBatch || cap(w.scratch) > keepBatch {
+				t.Fatalf("kept buffers of %d and %d items", cap(w.ready), cap(w.scratch))
 			}
 		})
 	}
@@ -351,7 +373,8 @@ func TestReentryPanics(t *testing.T) {
 }
 
 // TestSteadyStateAllocs checks that add, cancel and advance allocate
-// nothing once the slab has grown.
+// nothing once the slab and the lists' block tables have grown: here once
+// every level-1 slot has been used.
 func TestSteadyStateAllocs(t *testing.T) {
 	w := New(time.Millisecond, 0)
 	now := int64(0)
@@ -366,8 +389,77 @@ func TestSteadyStateAllocs(t *testing.T) {
 		w.Advance(now, func(uint64, int64) {})
 		w.Next()
 	}
-	cycle()
+	for range 700 { // 70 s: past every level-1 slot
+		cycle()
+	}
 	if a := testing.AllocsPerRun(100, cycle); a != 0 {
 		t.Fatalf("%.1f allocations per cycle, want 0", a)
+	}
+}
+
+// TestDivisor compares the reciprocal division with the DIV instruction
+// near multiples of the divisor and at the ends of the range.
+func TestDivisor(t *testing.T) {
+	var x uint64 = 88172645463325252
+	for _, d := range []uint64{1, 2, 3, 7, 1000, 1 << 20, uint64(time.Millisecond), uint64(time.Second), 1<<63 + 1, math.MaxUint64} {
+		v := newDivisor(d)
+		check := func(n uint64) {
+			if got, want := v.div(n), n/d; got != want {
+				t.Fatalf("%d / %d = %d, want %d", n, d, got, want)
+			}
+		}
+		for _, n := range []uint64{0, 1, d - 1, d, d + 1, math.MaxUint64, math.MaxUint64 - 1, math.MaxUint64 / d * d, math.MaxUint64/d*d - 1} {
+			check(n)
+		}
+		for range 100000 {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			check(x)
+			check(x >> (x % 64))
+			q := x / d
+			check(q * d)
+			check(q*d - 1)
+		}
+	}
+}
+
+// TestBigBatchesAgainstModel drives slots of thousands of entries, with
+// equal dues and cancels, through every way out of a slot (collected in
+// slab order, collected, cascaded) and checks each step against the model.
+func TestBigBatchesAgainstModel(t *testing.T) {
+	c := newChecker(t, time.Millisecond, 0)
+	var x uint64 = 0x9E3779B97F4A7C15
+	next := func(n uint64) int64 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		return int64(x % n)
+	}
+	for round := range 4 {
+		base := c.m.now
+		for range 3000 {
+			due := base + next(uint64(200_000*ms)) // levels 0 to 2
+			if next(4) == 0 {
+				due = base + 100_000*ms // many equal dues
+			}
+			c.add(due)
+		}
+		for range 500 {
+			c.cancel(c.handles[next(uint64(len(c.handles)))])
+		}
+		switch round {
+		case 0: // one huge jump
+			c.advance(base + 300_000*ms)
+		case 1: // the node's loop
+			for c.w.Len() > 0 {
+				due, _ := c.w.Next()
+				c.advance(due)
+			}
+		default: // steps of a prime number of milliseconds
+			for c.w.Len() > 0 {
+				c.advance(c.m.now + 7919*ms)
+			}
+		}
 	}
 }
