@@ -110,24 +110,32 @@ func (p *process) kill() {
 	p.cmd = nil
 }
 
-func TestKill9DuringFiringLosesAndDuplicatesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills real processes")
-	}
-	data, port := t.TempDir(), freePort(t)
-	p := startProcess(t, data, port)
+// crashSetup starts a real timerd process on fresh data, connects to its
+// embedded NATS, and creates a stream with a duplicate window capturing
+// subjects: where the fires of a crash test are counted.
+func crashSetup(t *testing.T, name, subjects string) (*process, *nats.Conn, context.Context, jetstream.Stream) {
+	t.Helper()
+	p := startProcess(t, t.TempDir(), freePort(t))
 	nc, err := nats.Connect(p.url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	js, _ := jetstream.New(nc)
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CRASH", Subjects: []string{"crash.>"}, Duplicates: 5 * time.Minute})
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subjects}, Duplicates: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, nc, ctx, stream
+}
+
+func TestKill9DuringFiringLosesAndDuplicatesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills real processes")
+	}
+	p, nc, ctx, stream := crashSetup(t, "CRASH", "crash.>")
 
 	// 3000 timers due over 3 s, starting in 1 s; two far in the future.
 	c := client.New(nc, client.WithTimeout(10*time.Second))
@@ -255,20 +263,7 @@ func TestKill9RecurringFollowsMisfirePolicy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills real processes")
 	}
-	data, port := t.TempDir(), freePort(t)
-	p := startProcess(t, data, port)
-	nc, err := nats.Connect(p.url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	js, _ := jetstream.New(nc)
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "REC", Subjects: []string{"rec.>"}, Duplicates: 5 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, nc, ctx, stream := crashSetup(t, "REC", "rec.>")
 	c := client.New(nc, client.WithTimeout(10*time.Second))
 	for _, policy := range []string{"all", "once", "skip"} {
 		if _, err := c.Schedule(ctx, client.Timer{ID: policy, Subject: "rec." + policy, Cron: "* * * * * *", Misfire: policy}); err != nil {

@@ -88,11 +88,11 @@ func Start(nc *nats.Conn, n *node.Node, cfg Config) (*Service, error) {
 	for name, h := range map[string]func(context.Context, micro.Request) (any, error){
 		api.EndpointSchedule: s.schedule,
 		api.EndpointBatch:    s.batch,
-		api.EndpointCancel:   s.cancel,
+		api.EndpointCancel:   guarded(n.Cancel),
 		api.EndpointGet:      s.get,
 		api.EndpointList:     s.list,
-		api.EndpointPause:    s.pause,
-		api.EndpointResume:   s.resume,
+		api.EndpointPause:    guarded(n.Pause),
+		api.EndpointResume:   guarded(n.Resume),
 		api.EndpointTrigger:  s.trigger,
 		api.EndpointStats:    s.stats,
 	} {
@@ -276,16 +276,20 @@ func callOptions(req micro.Request) (node.CallOptions, *node.Error) {
 	return node.CallOptions{ExpectedRevision: rev, HasExpected: true}, nil
 }
 
-func (s *Service) cancel(ctx context.Context, req micro.Request) (any, error) {
-	id, err := idOf(req)
-	if err != nil {
-		return nil, err
+// guarded adapts a node operation taking Timer-Id and an optional
+// Timer-Expected-Revision (cancel, pause, resume) to an endpoint.
+func guarded[T any](op func(context.Context, string, node.CallOptions) (T, error)) func(context.Context, micro.Request) (any, error) {
+	return func(ctx context.Context, req micro.Request) (any, error) {
+		id, err := idOf(req)
+		if err != nil {
+			return nil, err
+		}
+		o, err := callOptions(req)
+		if err != nil {
+			return nil, err
+		}
+		return op(ctx, id, o)
 	}
-	o, err := callOptions(req)
-	if err != nil {
-		return nil, err
-	}
-	return s.node.Cancel(ctx, id, o)
 }
 
 func (s *Service) get(_ context.Context, req micro.Request) (any, error) {
@@ -294,30 +298,6 @@ func (s *Service) get(_ context.Context, req micro.Request) (any, error) {
 		return nil, err
 	}
 	return s.node.Get(id)
-}
-
-func (s *Service) pause(ctx context.Context, req micro.Request) (any, error) {
-	id, err := idOf(req)
-	if err != nil {
-		return nil, err
-	}
-	o, err := callOptions(req)
-	if err != nil {
-		return nil, err
-	}
-	return s.node.Pause(ctx, id, o)
-}
-
-func (s *Service) resume(ctx context.Context, req micro.Request) (any, error) {
-	id, err := idOf(req)
-	if err != nil {
-		return nil, err
-	}
-	o, err := callOptions(req)
-	if err != nil {
-		return nil, err
-	}
-	return s.node.Resume(ctx, id, o)
 }
 
 func (s *Service) trigger(ctx context.Context, req micro.Request) (any, error) {
