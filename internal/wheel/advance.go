@@ -1,6 +1,9 @@
 package wheel
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // Advance moves the wheel's time to now and hands every entry with
 // due <= now to fn, in nondecreasing due order across the whole call.
@@ -83,22 +86,41 @@ const inOrderMin = 1024
 // visits the entries in slab order rather than list order: a big slot's
 // entries are scattered over the slab, and in address order the processor
 // walks each page (and TLB entry) once instead of jumping between them at
-// random. Sorting the indices first costs a fraction of that. It also
+// random. Ordering the indices first (by stretch of the slab, see
+// sortIndices) costs a fraction of that. It also
 // leaves the free stack in address order, so the next Adds fill the slab
 // sequentially.
 func (w *Wheel) collectDue(l uint32) {
 	n, table := w.detach(l)
 	idx := w.idx[:0]
+	if cap(idx) < int(n) {
+		idx = make([]uint32, 0, n)
+	}
 	for j := range int((n + blockLen - 1) / blockLen) {
 		idx = append(idx, w.indices(table, j, n)...)
 	}
 	w.freeBlocksOf(l, table)
 	idx, w.idxScratch = sortIndices(idx, w.idxScratch)
-	for _, i := range idx {
-		e := w.at(i)
-		w.ready = append(w.ready, item{due: e.due, v: e.value})
-		w.release(i, e)
+	ready := w.ready
+	if cap(ready)-len(ready) < len(idx) {
+		ready = append(make([]item, 0, len(ready)+len(idx)), ready...)
 	}
+	k := len(ready)
+	ready = ready[:k+len(idx)]
+	out := ready[k:]
+	for j, i := range idx {
+		e := w.at(i)
+		out[j] = item{due: e.due, v: e.value}
+		e.gen++ // release, but for the free stack, which takes idx at once
+	}
+	w.ready = ready
+	if cap(w.free)-len(w.free) < len(idx) {
+		// Grow the free stack by at least its length: a mass expiry
+		// fills it in big steps, and copying it at each 1.25x growth of
+		// append costs more than the entries' reads.
+		w.free = slices.Grow(w.free, max(len(idx), len(w.free)))
+	}
+	w.free = append(w.free, idx...)
 	w.idx = idx[:0]
 }
 

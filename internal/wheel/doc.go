@@ -109,10 +109,10 @@
 // restarted hours later) and it is not huge, it goes to the queue
 // directly, so catching up touches each entry once.
 //
-// The queue holds what left the slots, sorted by due with a stable radix
-// sort (insertion sort for a few entries), so even a million entries due
-// in one tick come out in due order at a cost per entry that does not
-// grow with their number. It has two parts. Entries already due are freed
+// The queue holds what left the slots, sorted by due with a stable bucket
+// or radix sort (insertion sort for a few entries), so even a million
+// entries due in one tick come out in due order at a cost per entry that
+// does not grow with their number. It has two parts. Entries already due are freed
 // as they are queued and carry their value with them, so handing them out
 // touches only the queue. Entries of the current tick that are not yet
 // due stay in the slab and stay cancellable; a cancelled one is dropped
@@ -145,7 +145,8 @@
 // after another: a catch-up over 1e6 entries cost about 230 ns per entry
 // with it, against about 50 now; and it costs 8 bytes per entry instead of
 // 4.5. A slot that is all due and big is read in slab order instead (its
-// indices sorted first), so each page of the slab is visited once.
+// indices ordered by stretch of the slab first), so each page of the slab
+// is visited once.
 // Altogether a live entry costs about 29 bytes, measured by the
 // benchmarks.
 //
@@ -157,6 +158,6 @@
 //	        Cancel of the entry it reported; computing it scans at most one
 //	        slot and the pending list, each only when small
 //	Advance O(1) per occupied slot reached, plus amortized O(1) per entry
-//	        cascaded or handed out (the radix sort is linear)
+//	        cascaded or handed out (the sorts are linear)
 //	Len     O(1)
 package wheel

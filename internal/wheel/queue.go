@@ -23,8 +23,9 @@ type item struct {
 
 type queue struct {
 	ready, later       []item
-	readyPos, laterPos int    // the fronts: items before them are gone
-	scratch            []item // the radix sort's second buffer
+	readyPos, laterPos int      // the fronts: items before them are gone
+	scratch            []item   // the sorts' second buffer
+	counts             []uint32 // bucketSort's counts
 
 	idx, idxScratch []uint32 // collectDue's buffers
 }
@@ -46,8 +47,8 @@ func (w *Wheel) enqueue(i uint32, e *entry) {
 func (w *Wheel) sortQueue() {
 	w.ready, w.readyPos = compact(w.ready, w.readyPos)
 	w.later, w.laterPos = compact(w.later, w.laterPos)
-	w.ready, w.scratch = sortItems(w.ready, w.scratch)
-	w.later, w.scratch = sortItems(w.later, w.scratch)
+	w.ready, w.scratch = sortItems(w.ready, w.scratch, &w.counts)
+	w.later, w.scratch = sortItems(w.later, w.scratch, &w.counts)
 }
 
 // compact drops the items before pos.
