@@ -1,0 +1,225 @@
+// Package embed starts what the bench and loadtest tools measure: an
+// embedded nats-server with JetStream, a whole timerd node in this process
+// (wired as `timerd serve` wires it, from the same exported constructors),
+// and the built timerd binary as a child process. Everything listens on
+// 127.0.0.1 only, and every wait is bounded.
+package embed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/timerd/timerd/internal/jetstream"
+	"github.com/timerd/timerd/internal/node"
+	"github.com/timerd/timerd/internal/service"
+)
+
+// StartNATS starts an embedded nats-server with JetStream file storage in
+// dir, on 127.0.0.1:port (0 picks a free port).
+func StartNATS(dir string, port int, name string) (*server.Server, error) {
+	return jetstream.StartEmbedded(jetstream.EmbeddedConfig{
+		Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), DataDir: dir, Name: name,
+	})
+}
+
+// StopNATS shuts ns down and waits for it.
+func StopNATS(ns *server.Server) {
+	if ns != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}
+}
+
+// Port is the client port ns listens on.
+func Port(ns *server.Server) int { return ns.Addr().(*net.TCPAddr).Port }
+
+// Connect opens a client connection to url that reconnects for ever (a
+// restarted server comes back on the same port).
+func Connect(url, name string) (*nats.Conn, error) {
+	return nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1),
+		nats.ReconnectWait(20*time.Millisecond), nats.ReconnectBufSize(64<<20), nats.Timeout(2*time.Second))
+}
+
+// TimerdOptions tune an in-process node; zero values take serve's defaults.
+type TimerdOptions struct {
+	Shards   int
+	MaxBatch int
+	Logger   *slog.Logger
+}
+
+// Timerd is a whole timerd node in this process: embedded NATS, store,
+// fire publisher, node and API service.
+type Timerd struct {
+	Dir  string
+	Opts TimerdOptions
+
+	port    int
+	Server  *server.Server
+	conn    *nats.Conn
+	store   *jetstream.Store
+	fires   *jetstream.FirePublisher
+	Node    *node.Node
+	service *service.Service
+}
+
+// StartTimerd starts a node storing under dir on a free port.
+func StartTimerd(ctx context.Context, dir string, opts TimerdOptions) (*Timerd, error) {
+	t := &Timerd{Dir: dir, Opts: opts}
+	if err := t.start(ctx); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// URL is the NATS URL clients connect to.
+func (t *Timerd) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(t.port) }
+
+func (t *Timerd) start(ctx context.Context) error {
+	log := t.Opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ns, err := StartNATS(t.Dir, t.port, "timerd-bench")
+	if err != nil {
+		return err
+	}
+	t.Server, t.port = ns, Port(ns)
+	fail := func(err error) error { t.Stop(); return err }
+	t.conn, err = nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("timerd bench node"))
+	if err != nil {
+		return fail(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	shards := t.Opts.Shards
+	if shards == 0 {
+		shards = 64
+	}
+	if t.store, err = jetstream.OpenStore(ctx, t.conn, jetstream.StoreConfig{Bucket: "timerd", Shards: shards, MaxInFlight: 512}); err != nil {
+		return fail(err)
+	}
+	if t.fires, err = jetstream.NewFirePublisher(ctx, t.conn, 8192, log); err != nil {
+		return fail(err)
+	}
+	t.Node = node.New(node.Config{Name: "bench", Logger: log}, t.store, t.fires)
+	if err := t.Node.Start(ctx); err != nil {
+		t.Node = nil
+		return fail(err)
+	}
+	t.service, err = service.Start(t.conn, t.Node, service.Config{MaxBatch: t.Opts.MaxBatch, Logger: log})
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// Stop shuts the node down cleanly, as SIGTERM does. Stopping twice is fine.
+func (t *Timerd) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if t.service != nil {
+		_ = t.service.Stop(ctx)
+		t.service = nil
+	}
+	if t.Node != nil {
+		_ = t.Node.Close(ctx)
+		t.Node = nil
+	}
+	if t.fires != nil {
+		t.fires.Close()
+		t.fires = nil
+	}
+	if t.store != nil {
+		t.store.Close()
+		t.store = nil
+	}
+	if t.conn != nil {
+		t.conn.Close()
+		t.conn = nil
+	}
+	StopNATS(t.Server)
+	t.Server = nil
+}
+
+// Restart stops the node cleanly and starts it again on the same data and
+// port; it returns when the node has loaded its timers (is ready).
+func (t *Timerd) Restart(ctx context.Context) error {
+	t.Stop()
+	return t.start(ctx)
+}
+
+// FreePort asks the kernel for a free TCP port on 127.0.0.1.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// RSS is the resident set size of process pid in bytes, from /proc.
+func RSS(pid int) (int64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) < 1 {
+				break
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, errors.New("embed: no VmRSS in /proc/" + strconv.Itoa(pid) + "/status")
+}
+
+// SelfMemory returns this process's RSS and Go heap in use after a full
+// collection that hands freed memory back to the OS, so two samples differ
+// by what is live, not by garbage.
+func SelfMemory() (rss, heap int64, err error) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rss, err = RSS(os.Getpid())
+	return rss, int64(ms.HeapInuse), err
+}
+
+// WaitFor polls fn every interval until it returns nil, ctx ends or total
+// passes; it returns fn's last error then.
+func WaitFor(ctx context.Context, total, interval time.Duration, fn func() error) error {
+	deadline := time.Now().Add(total)
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %v: %w", total, err)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		case <-time.After(interval):
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package embed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Proc is the built timerd binary running as a child process with its
+// embedded NATS server on 127.0.0.1.
+type Proc struct {
+	Path, Dir string
+	Port      int // NATS client port
+	HTTPPort  int // /readyz
+	Log       io.Writer
+	Extra     []string // more serve flags
+
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// StartProc starts `path serve` storing under dir, logging to log (nil:
+// discarded), and waits until it is ready (bounded by ctx and 5 minutes).
+func StartProc(ctx context.Context, path, dir string, log io.Writer, extra ...string) (*Proc, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	hport, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	p := &Proc{Path: path, Dir: dir, Port: port, HTTPPort: hport, Log: log, Extra: extra}
+	if err := p.Start(); err != nil {
+		return nil, err
+	}
+	if err := p.WaitReady(ctx, 5*time.Minute); err != nil {
+		p.Kill()
+		return nil, err
+	}
+	return p, nil
+}
+
+// URL is the NATS URL of the child's embedded server.
+func (p *Proc) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(p.Port) }
+
+// Pid is the child's process id (0 when not running).
+func (p *Proc) Pid() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// Start launches the child (again, after Kill or Stop) with the same data
+// and ports; it does not wait for readiness.
+func (p *Proc) Start() error {
+	args := append([]string{"serve",
+		"--listen", "127.0.0.1:" + strconv.Itoa(p.Port),
+		"--http", "127.0.0.1:" + strconv.Itoa(p.HTTPPort),
+		"--data", p.Dir, "--log-level", "warn"}, p.Extra...)
+	cmd := exec.Command(p.Path, args...)
+	out := p.Log
+	if out == nil {
+		out = io.Discard
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.Path, err)
+	}
+	p.cmd = cmd
+	p.done = make(chan error, 1)
+	go func() { p.done <- cmd.Wait() }()
+	return nil
+}
+
+// WaitReady polls /readyz until it answers 200 or total passes.
+func (p *Proc) WaitReady(ctx context.Context, total time.Duration) error {
+	url := "http://127.0.0.1:" + strconv.Itoa(p.HTTPPort) + "/readyz"
+	client := &http.Client{Timeout: time.Second}
+	return WaitFor(ctx, total, 5*time.Millisecond, func() error {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			return errors.Join(errors.New("timerd exited"), err)
+		default:
+		}
+		resp, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+// Signal sends sig to the child.
+func (p *Proc) Signal(sig syscall.Signal) error {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return errors.New("embed: process not running")
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// Kill sends SIGKILL and waits for the child to go.
+func (p *Proc) Kill() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a stopped child must run to die cleanly
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	p.cmd = nil
+}
+
+// Stop sends SIGTERM and waits up to 15 s for a clean exit, then kills.
+func (p *Proc) Stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.cmd = nil
+}
+
+// RSS is the child's resident set size in bytes.
+func (p *Proc) RSS() (int64, error) {
+	if p.Pid() == 0 {
+		return 0, os.ErrProcessDone
+	}
+	return RSS(p.Pid())
+}

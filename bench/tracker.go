@@ -1,0 +1,200 @@
+package main
+
+import (
+	"sync"
+	"time"
+
+	"github.com/timerd/timerd/bench/hist"
+)
+
+// Timer states in the tracker.
+const (
+	stUnsent    uint8 = iota
+	stScheduled       // the contender confirmed it (200 / stream ack)
+	stFailed          // the contender refused it or never answered
+	stCancelled       // a cancel was confirmed
+)
+
+// Tracker checks every fire of one run against the workload: matched by the
+// index in the payload, each fire is on time or late (never early), once
+// (never twice), and not after its cancel. It keeps two bytes per timer,
+// allocated and touched before the memory baseline is taken.
+type Tracker struct {
+	w     *Workload
+	epoch int64 // Unix ns: the start of ingest; due(i) = epoch + DueOffset(i)
+
+	mu          sync.Mutex
+	state       []uint8
+	fires       []uint8
+	cancelAt    map[int32]int64 // cancel confirmation time of cancelled timers
+	lag         hist.Histogram  // µs, first fire of each timer
+	timeline    *hist.Timeline  // µs by receipt time, from the first due
+	fired       int             // timers fired at least once
+	duplicates  int             // fires beyond the first
+	early       int
+	afterCancel int
+	unknown     int // fires that match no timer of the run
+	dueMismatch int // Timer-Due header differs from the nominal time sent
+	firstFire   int64
+	lastFire    int64
+	outstanding int // scheduled, not cancelled, not fired: kept as it changes, read often
+}
+
+// NewTracker allocates the per-timer state and writes every page of it, so
+// the memory it takes is resident before the baseline.
+func NewTracker(w *Workload) *Tracker {
+	t := &Tracker{w: w, state: make([]uint8, w.Timers), fires: make([]uint8, w.Timers), cancelAt: map[int32]int64{}}
+	for i := 0; i < len(t.state); i += 512 {
+		t.state[i], t.fires[i] = 0, 0
+	}
+	return t
+}
+
+// Start fixes the epoch: dues are offsets from it.
+func (t *Tracker) Start(epoch time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.epoch = epoch.UnixNano()
+	t.timeline = hist.NewTimeline(t.epoch+int64(t.w.Due), int64(time.Second))
+}
+
+// Due is timer i's nominal fire time (Unix ns).
+func (t *Tracker) Due(i int) int64 { return t.epoch + int64(t.w.DueOffset(i)) }
+
+// Scheduled records the contender's answer to timer i's schedule.
+func (t *Tracker) Scheduled(i int, ok bool) {
+	t.mu.Lock()
+	if t.state[i] == stUnsent {
+		if ok {
+			t.state[i] = stScheduled
+			if t.fires[i] == 0 {
+				t.outstanding++
+			}
+		} else {
+			t.state[i] = stFailed
+		}
+	}
+	t.mu.Unlock()
+}
+
+// Cancelled records a confirmed cancel of timer i at time at (Unix ns).
+func (t *Tracker) Cancelled(i int, at int64) {
+	t.mu.Lock()
+	if t.state[i] == stScheduled {
+		t.state[i] = stCancelled
+		t.cancelAt[int32(i)] = at
+		if t.fires[i] == 0 {
+			t.outstanding--
+		}
+	}
+	t.mu.Unlock()
+}
+
+// Fire records one fire of timer index i received at recv (Unix ns);
+// headerDue is the Timer-Due the fire carried (0: the contender sends none).
+func (t *Tracker) Fire(i int, recv, headerDue int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if i < 0 || i >= len(t.fires) {
+		t.unknown++
+		return
+	}
+	due := t.epoch + int64(t.w.DueOffset(i))
+	if headerDue != 0 && headerDue != due {
+		t.dueMismatch++
+	}
+	if recv < due {
+		t.early++
+	}
+	if t.state[i] == stCancelled && due > t.cancelAt[int32(i)] {
+		t.afterCancel++
+	}
+	if t.fires[i] < 255 {
+		t.fires[i]++
+	}
+	if t.fires[i] > 1 {
+		t.duplicates++
+		return
+	}
+	if t.state[i] == stScheduled {
+		t.outstanding--
+	}
+	t.fired++
+	lag := (recv - due) / 1e3
+	t.lag.Record(lag)
+	t.timeline.Record(recv, lag)
+	if t.firstFire == 0 || recv < t.firstFire {
+		t.firstFire = recv
+	}
+	t.lastFire = max(t.lastFire, recv)
+}
+
+// Outstanding counts the timers still to fire: scheduled, not cancelled,
+// not fired.
+func (t *Tracker) Outstanding() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.outstanding
+}
+
+// Fired is the number of timers that fired at least once.
+func (t *Tracker) Fired() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.fired
+}
+
+// FireStats is the fire side of a contender's result.
+type FireStats struct {
+	Scheduled   int          `json:"scheduled"`
+	Failed      int          `json:"failed"`
+	Cancelled   int          `json:"cancelled"`
+	Fired       int          `json:"fired"`
+	Lost        int          `json:"lost"`
+	Duplicates  int          `json:"duplicates"`
+	Early       int          `json:"early"`
+	AfterCancel int          `json:"fired_after_cancel"`
+	Unknown     int          `json:"unknown"`
+	DueMismatch int          `json:"due_mismatch"`
+	FireRate    float64      `json:"fire_rate"` // fires/s between the first and last fire
+	LagP50Ms    float64      `json:"lag_p50_ms"`
+	LagP99Ms    float64      `json:"lag_p99_ms"`
+	LagP999Ms   float64      `json:"lag_p999_ms"`
+	LagMaxMs    float64      `json:"lag_max_ms"`
+	Timeline    []hist.Point `json:"timeline,omitempty"` // µs per second, from the first due
+}
+
+// Stats summarizes the run so far.
+func (t *Tracker) Stats() FireStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := FireStats{Fired: t.fired, Duplicates: t.duplicates, Early: t.early, AfterCancel: t.afterCancel,
+		Unknown: t.unknown, DueMismatch: t.dueMismatch}
+	for i, st := range t.state {
+		switch st {
+		case stScheduled:
+			s.Scheduled++
+			if t.fires[i] == 0 {
+				s.Lost++
+			}
+		case stCancelled:
+			s.Scheduled++
+			s.Cancelled++
+		case stFailed:
+			s.Failed++
+		}
+	}
+	if t.fired > 1 && t.lastFire > t.firstFire {
+		s.FireRate = float64(t.fired-1) / (float64(t.lastFire-t.firstFire) / 1e9)
+	}
+	ms := func(us int64) float64 { return float64(us) / 1e3 }
+	s.LagP50Ms, s.LagP99Ms, s.LagP999Ms = ms(t.lag.Quantile(0.5)), ms(t.lag.Quantile(0.99)), ms(t.lag.Quantile(0.999))
+	s.LagMaxMs = ms(t.lag.Max())
+	if t.lag.Below() > 0 { // an early fire's lag is negative: the max says how early at most
+		s.LagMaxMs = max(s.LagMaxMs, 0)
+	}
+	if t.timeline != nil {
+		s.Timeline = t.timeline.Points()
+	}
+	return s
+}
