@@ -199,7 +199,10 @@ func loadtest(ctx context.Context, o *Options, logw io.Writer) *Report {
 	rep := &Report{Name: o.Name, Started: began, Command: "go run ./loadtest " + strings.Join(os.Args[1:], " "),
 		Machine: machine.Describe(), Stream: o.Stream, Gen: o.Gen, Late: o.Late}
 	defer func() { rep.Seconds = time.Since(began).Seconds() }()
+	var logMu sync.Mutex // the generator, the fault runner and the progress loop all log
 	logf := func(format string, args ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
 		fmt.Fprintf(logw, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 	}
 	failed := func(err error) *Report {
