@@ -22,8 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/timerd/timerd/internal/jetstream"
-	"github.com/timerd/timerd/internal/node"
-	"github.com/timerd/timerd/internal/service"
+	"github.com/timerd/timerd/internal/nodetest"
 )
 
 // StartNATS starts an embedded nats-server with JetStream file storage in
@@ -59,106 +58,23 @@ type TimerdOptions struct {
 	Logger   *slog.Logger
 }
 
-// Timerd is a whole timerd node in this process: embedded NATS, store,
-// fire publisher, node and API service.
-type Timerd struct {
-	Dir  string
-	Opts TimerdOptions
-
-	port    int
-	Server  *server.Server
-	conn    *nats.Conn
-	store   *jetstream.Store
-	fires   *jetstream.FirePublisher
-	Node    *node.Node
-	service *service.Service
-}
+// Timerd is a whole timerd node in this process (embedded NATS, store, fire
+// publisher, node, API service), wired by internal/nodetest exactly as the
+// tests wire it.
+type Timerd struct{ *nodetest.Node }
 
 // StartTimerd starts a node storing under dir on a free port.
 func StartTimerd(ctx context.Context, dir string, opts TimerdOptions) (*Timerd, error) {
-	t := &Timerd{Dir: dir, Opts: opts}
-	if err := t.start(ctx); err != nil {
+	n, err := nodetest.Launch(ctx, dir, nodetest.Options{Shards: opts.Shards, MaxBatch: opts.MaxBatch, Logger: opts.Logger})
+	if err != nil {
 		return nil, err
 	}
-	return t, nil
-}
-
-// URL is the NATS URL clients connect to.
-func (t *Timerd) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(t.port) }
-
-func (t *Timerd) start(ctx context.Context) error {
-	log := t.Opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	ns, err := StartNATS(t.Dir, t.port, "timerd-bench")
-	if err != nil {
-		return err
-	}
-	t.Server, t.port = ns, Port(ns)
-	fail := func(err error) error { t.Stop(); return err }
-	t.conn, err = nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("timerd bench node"))
-	if err != nil {
-		return fail(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	shards := t.Opts.Shards
-	if shards == 0 {
-		shards = 64
-	}
-	if t.store, err = jetstream.OpenStore(ctx, t.conn, jetstream.StoreConfig{Bucket: "timerd", Shards: shards, MaxInFlight: 512}); err != nil {
-		return fail(err)
-	}
-	if t.fires, err = jetstream.NewFirePublisher(ctx, t.conn, 8192, log); err != nil {
-		return fail(err)
-	}
-	t.Node = node.New(node.Config{Name: "bench", Logger: log}, t.store, t.fires)
-	if err := t.Node.Start(ctx); err != nil {
-		t.Node = nil
-		return fail(err)
-	}
-	t.service, err = service.Start(t.conn, t.Node, service.Config{MaxBatch: t.Opts.MaxBatch, Logger: log})
-	if err != nil {
-		return fail(err)
-	}
-	return nil
-}
-
-// Stop shuts the node down cleanly, as SIGTERM does. Stopping twice is fine.
-func (t *Timerd) Stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if t.service != nil {
-		_ = t.service.Stop(ctx)
-		t.service = nil
-	}
-	if t.Node != nil {
-		_ = t.Node.Close(ctx)
-		t.Node = nil
-	}
-	if t.fires != nil {
-		t.fires.Close()
-		t.fires = nil
-	}
-	if t.store != nil {
-		t.store.Close()
-		t.store = nil
-	}
-	if t.conn != nil {
-		t.conn.Close()
-		t.conn = nil
-	}
-	StopNATS(t.Server)
-	t.Server = nil
+	return &Timerd{n}, nil
 }
 
 // Restart stops the node cleanly and starts it again on the same data and
 // port; it returns when the node has loaded its timers (is ready).
-func (t *Timerd) Restart(ctx context.Context) error {
-	t.Stop()
-	return t.start(ctx)
-}
+func (t *Timerd) Restart(ctx context.Context) error { return t.Reopen(ctx) }
 
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
 func FreePort() (int, error) {

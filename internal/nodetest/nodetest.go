@@ -1,8 +1,10 @@
-// Package nodetest runs a real timerd node in-process for tests and
-// benchmarks: an embedded nats-server with JetStream on 127.0.0.1 and a
-// random port, file storage in a temporary directory, the store, the node
-// and the API service, wired as `timerd serve` wires them. It can restart
-// the node (and the server) on the same data, as a clean restart would.
+// Package nodetest runs a real timerd node in-process for tests, benchmarks
+// and the bench and loadtest tools: an embedded nats-server with JetStream on
+// 127.0.0.1 and a random port, file storage in a directory, the store, the
+// node and the API service, wired as `timerd serve` wires them. It can
+// restart the node (and the server) on the same data, as a clean restart
+// would. Start is for tests (it fails the test and cleans up); Launch and
+// Reopen are the same without a testing.TB.
 package nodetest
 
 import (
@@ -36,7 +38,7 @@ type Options struct {
 
 // Node is a running node under test.
 type Node struct {
-	tb   testing.TB
+	tb   testing.TB // nil when launched by a tool
 	opts Options
 	dir  string
 	port int
@@ -52,12 +54,24 @@ type Node struct {
 // Start starts a node and registers its clean stop with tb.Cleanup.
 func Start(tb testing.TB, opts Options) *Node {
 	tb.Helper()
-	n := &Node{tb: tb, opts: opts, dir: tb.TempDir()}
-	if err := n.start(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := Launch(ctx, tb.TempDir(), opts)
+	if err != nil {
 		tb.Fatal(err)
 	}
+	n.tb = tb
 	tb.Cleanup(n.Stop)
 	return n
+}
+
+// Launch starts a node storing under dir, on a free port; the caller stops it.
+func Launch(ctx context.Context, dir string, opts Options) (*Node, error) {
+	n := &Node{opts: opts, dir: dir}
+	if err := n.start(ctx); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 // URL is the NATS URL clients connect to.
@@ -74,7 +88,7 @@ func (n *Node) Connect() *nats.Conn {
 	return nc
 }
 
-func (n *Node) start() error {
+func (n *Node) start(ctx context.Context) error {
 	log := n.opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -97,8 +111,6 @@ func (n *Node) start() error {
 	if err != nil {
 		return fail(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	shards := n.opts.Shards
 	if shards == 0 {
 		shards = 64
@@ -160,10 +172,17 @@ func (n *Node) Stop() {
 // port; clients reconnect on their own.
 func (n *Node) Restart() {
 	n.tb.Helper()
-	n.Stop()
-	if err := n.start(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := n.Reopen(ctx); err != nil {
 		n.tb.Fatal(err)
 	}
+}
+
+// Reopen is Restart for tools: it returns when the node is ready again.
+func (n *Node) Reopen(ctx context.Context) error {
+	n.Stop()
+	return n.start(ctx)
 }
 
 // Eventually polls fn every 10ms until it returns nil or total passes, then
