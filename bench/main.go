@@ -70,7 +70,7 @@ func flags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.o.NoFire, "no-fire", false, "stop each contender after ingest, cancels and restart: no fire phase (use a -due past the run)")
 	fs.BoolVar(&c.o.Restart, "restart", false, "restart each firing contender between ingest and the first due (timerd binary: kill -9)")
 	fs.DurationVar(&c.o.Grace, "grace", 30*time.Second, "how long after the last due to wait for fires")
-	fs.StringVar(&c.o.Profile, "cpuprofile", "", "CPU-profile a phase of in-process contenders: ingest or fire")
+	fs.StringVar(&c.o.Profile, "cpuprofile", "", "CPU-profile a phase of in-process contenders: ingest, fire, or tail (the last 3 s of dues to the end)")
 	fs.BoolVar(&c.o.HeapProf, "heapprofile", false, "write a heap profile after ingest (in-process contenders)")
 	fs.StringVar(&c.o.OutDir, "out", "bench/out", "report directory")
 	fs.StringVar(&c.o.Name, "name", "bench", "report name (file prefix)")
@@ -102,9 +102,9 @@ func flags(args []string, stderr io.Writer) (*config, error) {
 		}
 	}
 	switch c.o.Profile {
-	case "", "ingest", "fire":
+	case "", "ingest", "fire", "tail":
 	default:
-		return nil, fmt.Errorf("-cpuprofile %q: want ingest or fire", c.o.Profile)
+		return nil, fmt.Errorf("-cpuprofile %q: want ingest, fire or tail", c.o.Profile)
 	}
 	if err := c.w.Normalize(); err != nil {
 		return nil, err

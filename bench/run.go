@@ -20,7 +20,7 @@ type Options struct {
 	Restart   bool          // restart each firing contender between ingest and the first due
 	NoFire    bool          // stop after ingest (and cancels and restart): ingest and memory only
 	Grace     time.Duration // wait this long after the last due for fires
-	Profile   string        // "", "ingest" or "fire": CPU profile that phase (in-process contenders)
+	Profile   string        // "", "ingest", "fire" or "tail": CPU profile that phase (in-process contenders)
 	HeapProf  bool          // heap profile after ingest (in-process contenders)
 	OutDir    string
 	Name      string
@@ -179,8 +179,9 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 		return res
 	}
 	stopProf = o.profile(c, "fire")
-	waitFires(ctx, c, r, o)
+	stopTail := waitFires(ctx, c, r, o)
 	stopProf()
+	stopTail()
 	stopObs()
 	stopObs = func() {}
 	fs := r.T.Stats()
@@ -246,15 +247,27 @@ func restart(ctx context.Context, c Contender, r *Run) (*RestartStats, error) {
 	return rs, nil
 }
 
+// tailProfile is how long before the last due the "tail" profile starts.
+const tailProfile = 3 * time.Second
+
 // waitFires waits until every expected fire is in, or the last due plus
-// the grace has passed, logging progress every few seconds.
-func waitFires(ctx context.Context, c Contender, r *Run, o *Options) {
+// the grace has passed, logging progress every few seconds. With
+// -cpuprofile tail it profiles from tailProfile before the last due; the
+// returned func stops that profile.
+func waitFires(ctx context.Context, c Contender, r *Run, o *Options) (stopTail func()) {
 	deadline := r.Epoch.Add(r.W.LastDueOffset() + o.Grace)
+	tailAt := r.Epoch.Add(r.W.LastDueOffset() - tailProfile)
+	stopTail = func() {}
+	tailing := false
 	lastLog := time.Now()
 	for {
+		if !tailing && time.Now().After(tailAt) {
+			tailing = true
+			stopTail = o.profile(c, "tail")
+		}
 		left := r.T.Outstanding()
 		if left == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-			return
+			return stopTail
 		}
 		if time.Since(lastLog) >= 5*time.Second {
 			lastLog = time.Now()
