@@ -84,6 +84,13 @@ func (n *Node) leaseLoop() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.renewEvery())
 		rev, err := n.store.WriteLease(ctx, jetstream.Lease{Node: n.cfg.Name, Alive: time.Now().UnixNano()}, n.leaseRev)
+		if errors.Is(err, jetstream.ErrLeaseLost) {
+			// A renewal that timed out may still have landed, leaving our
+			// revision stale: if the lease still names this node, it is ours.
+			if l, cur, rerr := n.store.ReadLease(ctx); rerr == nil && cur != 0 && l.Node == n.cfg.Name {
+				rev, err = cur, nil
+			}
+		}
 		cancel()
 		n.mu.Lock()
 		switch {
