@@ -45,11 +45,12 @@ type Contender interface {
 
 // Env is what a contender is started with.
 type Env struct {
-	Dir       string // its own data directory
-	TimerdBin string // the built timerd binary
-	LogDir    string // where child processes log
-	Workload  *Workload
-	Logger    *slog.Logger
+	Dir        string   // its own data directory
+	TimerdBin  string   // the built timerd binary
+	TimerdArgs []string // more `timerd serve` flags for the binary
+	LogDir     string   // where child processes log
+	Workload   *Workload
+	Logger     *slog.Logger
 }
 
 // Run is the state of one contender's run, shared by the phases.

@@ -65,7 +65,8 @@ func (c *timerdContender) Start(ctx context.Context, env *Env) error {
 		return err
 	}
 	c.logf = f
-	c.proc, err = embed.StartProc(ctx, env.TimerdBin, env.Dir, f, "--max-batch", strconv.Itoa(maxBatch))
+	args := append([]string{"--max-batch", strconv.Itoa(maxBatch)}, env.TimerdArgs...)
+	c.proc, err = embed.StartProc(ctx, env.TimerdBin, env.Dir, f, args...)
 	return err
 }
 

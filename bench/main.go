@@ -76,6 +76,7 @@ func flags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.o.Name, "name", "bench", "report name (file prefix)")
 	fs.StringVar(&c.o.WorkDir, "work", os.TempDir(), "where contenders store their data")
 	fs.StringVar(&c.o.TimerdBin, "timerd-bin", "", "timerd binary for timerd-bin* (default: go build ./cmd/timerd into -out)")
+	fs.StringVar(&c.o.TimerdArgs, "timerd-args", "", "more `timerd serve` flags for timerd-bin*, space-separated (e.g. \"--keep-fired 10s\")")
 	fs.BoolVar(&c.o.Keep, "keep", false, "keep the contenders' data directories")
 	fs.BoolVar(&c.smoke, "smoke", false, "a seconds-long run for CI (explicit flags still win)")
 	fs.DurationVar(&c.maxTime, "max-time", time.Hour, "stop everything after this long")

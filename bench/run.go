@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,17 +18,18 @@ import (
 
 // Options are the run-wide settings that are not the workload.
 type Options struct {
-	Restart   bool          // restart each firing contender between ingest and the first due
-	NoFire    bool          // stop after ingest (and cancels and restart): ingest and memory only
-	Grace     time.Duration // wait this long after the last due for fires
-	Profile   string        // "", "ingest", "fire" or "tail": CPU profile that phase (in-process contenders)
-	HeapProf  bool          // heap profile after ingest (in-process contenders)
-	OutDir    string
-	Name      string
-	WorkDir   string
-	TimerdBin string
-	Keep      bool // keep data directories
-	Log       io.Writer
+	Restart    bool          // restart each firing contender between ingest and the first due
+	NoFire     bool          // stop after ingest (and cancels and restart): ingest and memory only
+	Grace      time.Duration // wait this long after the last due for fires
+	Profile    string        // "", "ingest", "fire" or "tail": CPU profile that phase (in-process contenders)
+	HeapProf   bool          // heap profile after ingest (in-process contenders)
+	OutDir     string
+	Name       string
+	WorkDir    string
+	TimerdBin  string
+	TimerdArgs string // more serve flags for timerd-bin*, space-separated
+	Keep       bool   // keep data directories
+	Log        io.Writer
 }
 
 // RestartStats says how long a contender took to come back.
@@ -90,7 +92,7 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 	if !o.Keep {
 		defer os.RemoveAll(dir)
 	}
-	env := &Env{Dir: dir, TimerdBin: o.TimerdBin, LogDir: o.OutDir, Workload: w}
+	env := &Env{Dir: dir, TimerdBin: o.TimerdBin, TimerdArgs: strings.Fields(o.TimerdArgs), LogDir: o.OutDir, Workload: w}
 	if err := c.Start(ctx, env); err != nil {
 		c.Stop()
 		return fail(fmt.Errorf("start: %w", err))
