@@ -221,6 +221,32 @@ func (n *Node) scheduleBegin(ctx context.Context, req ScheduleRequest) scheduleW
 	}
 }
 
+// Retried answers a request already applied: the timer id exists with the
+// same request hash (an identical retry). The service asks when a request
+// fails validation, since what was valid at the first try (a start time
+// in the future, say) may not be any more at the retry.
+func (n *Node) Retried(ctx context.Context, id string, reqHash uint64) (api.ScheduleReply, bool) {
+	for {
+		if _, err := n.lockShard(id); err != nil {
+			return api.ScheduleReply{}, false
+		}
+		t := n.timers[id]
+		if t == nil || t.rec.ReqHash != reqHash {
+			n.mu.Unlock()
+			return api.ScheduleReply{}, false
+		}
+		if t.writing > 0 {
+			if err := n.waitSettled(ctx, t); err != nil {
+				return api.ScheduleReply{}, false
+			}
+			continue
+		}
+		reply := api.ScheduleReply{ID: id, Revision: t.rec.Revision, Next: n.nextText(t)}
+		n.mu.Unlock()
+		return reply, true
+	}
+}
+
 // live finds a timer that exists and has not fired for good. Call with n.mu held.
 func (n *Node) live(id string) (*timer, error) {
 	t := n.timers[id]

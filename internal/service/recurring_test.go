@@ -152,3 +152,23 @@ func TestRecurringTriggerPauseResume(t *testing.T) {
 		t.Fatalf("after restart %+v: the fire count and state must survive", got)
 	}
 }
+
+// A retried create of a recurring timer whose occurrences have all passed
+// since the first try is the same request: it answers the timer (created
+// false, same revision), not a validation error.
+func TestRetriedRepeatAfterItsStartPassed(t *testing.T) {
+	n := nodetest.Start(t, nodetest.Options{})
+	nc := n.Connect()
+	start := time.Now().Add(time.Second).Truncate(time.Second)
+	h := map[string]string{"Timer-Repeat": "R2/" + start.UTC().Format(time.RFC3339) + "/PT1S", "Timer-Subject": "rep.retry", "Timer-Id": "retry"}
+	first := schedule(t, nc, h, "x")
+	time.Sleep(time.Until(start.Add(2500 * time.Millisecond)))
+	var again api.ScheduleReply
+	ok(t, call(t, nc, "schedule", h, "x"), &again)
+	if again.Created || again.Revision != first.Revision {
+		t.Fatalf("retry answered %+v; first answer %+v", again, first)
+	}
+	// A different request with the same id still gets the validation error.
+	h["Timer-Subject"] = "rep.other"
+	fails(t, call(t, nc, "schedule", h, "x"), 400, "no occurrence")
+}

@@ -188,6 +188,9 @@ func (s *Service) schedule(ctx context.Context, req micro.Request) (any, error) 
 	}
 	r, perr := s.limits.build(f, now)
 	if perr != nil {
+		if reply, ok := s.retried(ctx, f, perr); ok {
+			return reply, nil
+		}
 		return nil, perr
 	}
 	return s.node.Schedule(ctx, r)
@@ -221,6 +224,10 @@ func (s *Service) batch(ctx context.Context, req micro.Request) (any, error) {
 			r, perr = s.limits.build(f, now)
 		}
 		if perr != nil {
+			if reply, ok := s.retried(ctx, f, perr); ok {
+				results[i] = api.BatchResult{ScheduleReply: reply}
+				continue
+			}
 			results[i] = api.BatchResult{Error: fmt.Sprintf("element %d: %s", i, perr.Msg), Code: perr.Code}
 			continue
 		}
@@ -239,6 +246,16 @@ func (s *Service) batch(ctx context.Context, req micro.Request) (any, error) {
 		results[i] = api.BatchResult{ScheduleReply: replies[k]}
 	}
 	return results, nil
+}
+
+// retried answers an identical retry of a request that was valid when first
+// sent but fails validation now (its Timer-Start has passed, say): the timer
+// it created is answered as any identical retry is.
+func (s *Service) retried(ctx context.Context, f *fields, perr *node.Error) (api.ScheduleReply, bool) {
+	if f == nil || f.id == "" || perr.Code != api.CodeBadRequest {
+		return api.ScheduleReply{}, false
+	}
+	return s.node.Retried(ctx, f.id, f.hash())
 }
 
 // idOf reads the Timer-Id header of cancel, get, pause, resume and trigger.
