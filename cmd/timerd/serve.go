@@ -32,11 +32,11 @@ import (
 
 // serveConfig is everything `timerd serve` takes.
 type serveConfig struct {
-	listen, data, natsURL, httpAddr, nodeName, prefix, logLevel string
-	creds, nkey, user, password, token, tlsCert, tlsKey, tlsCA  string
-	allow                                                       string
-	maxPayload, maxBatch, shards, replicas                      int
-	keepFired, tick, markInterval, shutdownTimeout, leaseTTL    time.Duration
+	listen, data, natsURL, httpAddr, nodeName, prefix, logLevel       string
+	creds, nkey, user, password, token, tlsCert, tlsKey, tlsCA        string
+	allow                                                             string
+	maxPayload, maxBatch, shards, replicas                            int
+	keepFired, tick, markInterval, shutdownTimeout, leaseTTL, horizon time.Duration
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -64,6 +64,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.replicas, "replicas", 1, "KV bucket replicas when it is first created (3 on a NATS cluster)")
 	fs.DurationVar(&c.keepFired, "keep-fired", 30*time.Second, "how long a fired one-shot is remembered for idempotent retries")
 	fs.DurationVar(&c.tick, "tick", time.Millisecond, "timing wheel resolution")
+	fs.DurationVar(&c.horizon, "horizon", time.Hour, "one-shots due further ahead keep only a compact index entry in memory and are read back from the store before they are due (-1s: keep all loaded)")
 	fs.DurationVar(&c.markInterval, "mark-interval", time.Second, "how often progress is recorded and dead records purged")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", 5*time.Second, "a standby takes over this long after the active node's last lease renewal")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 4*time.Second, "longest a clean shutdown waits for requests and fires in flight")
@@ -154,7 +155,7 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	defer fires.Close()
 	metrics := node.NewMetrics(reg)
 	n := node.New(node.Config{Name: c.nodeName, Tick: c.tick, MarkInterval: c.markInterval,
-		KeepFired: c.keepFired, LeaseTTL: c.leaseTTL, Logger: log, Metrics: metrics}, store, fires)
+		KeepFired: c.keepFired, Horizon: c.horizon, LeaseTTL: c.leaseTTL, Logger: log, Metrics: metrics}, store, fires)
 	if err := n.Start(ctx); err != nil {
 		return err
 	}

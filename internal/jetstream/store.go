@@ -282,7 +282,8 @@ func (s *Store) Replay(ctx context.Context, shards []int, fn func(shard int, seq
 			filters = append(filters, s.subject+"t."+strconv.Itoa(sh)+".>")
 		}
 	}
-	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters})
+	// The consumer is dropped by the server soon after the replay ends.
+	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters, InactiveThreshold: 2 * time.Second})
 	if err != nil {
 		return fmt.Errorf("replay consumer: %w", err)
 	}
@@ -340,6 +341,19 @@ func (s *Store) Replay(ctx context.Context, shards []int, fn func(shard int, seq
 		}
 	}
 	return nil
+}
+
+// ReadRecord reads one group record back by its sequence (a direct get).
+func (s *Store) ReadRecord(ctx context.Context, seq uint64) ([]record.Op, error) {
+	m, err := s.stream.GetMsg(ctx, seq)
+	if err != nil {
+		return nil, fmt.Errorf("read record %d: %w", seq, err)
+	}
+	ops, err := record.DecodeOps(m.Data)
+	if err != nil {
+		return nil, fmt.Errorf("record %d (%s): %w", seq, m.Subject, err)
+	}
+	return ops, nil
 }
 
 func (s *Store) shardOf(subject string) (int, error) {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/timerd/timerd/internal/cronfeed"
@@ -75,6 +76,9 @@ func (n *Node) checkpoint(ctx context.Context, final bool) {
 	if next, ok := n.wheel.Next(); ok {
 		low = min(low, next-n.maxJitter)
 	}
+	if due, ok := n.far.minDue(); ok {
+		low = min(low, due)
+	}
 	shardLow := make([]int64, len(n.shards))
 	for i := range shardLow {
 		shardLow[i] = low
@@ -96,11 +100,13 @@ func (n *Node) checkpoint(ctx context.Context, final bool) {
 			}
 			s.firedSince = false
 		}
-		if below := s.collect(); below > 0 {
+		if below := s.collect(final || n.checkpoints%purgeEvery == 0); below > 0 {
 			purges = append(purges, markWrite{shard: i, mark: jetstream.Mark{Seq: below}})
 		}
 	}
-	waits = append(waits, n.compact(ctx)...)
+	n.checkpoints++
+	compactWaits, farRefs := n.compact(ctx)
+	waits = append(waits, compactWaits...)
 	for _, t := range n.dirty {
 		t.dirty = false
 		if t.removed || t.writing > 0 {
@@ -112,6 +118,7 @@ func (n *Node) checkpoint(ctx context.Context, final bool) {
 	clear(n.dirty)
 	n.dirty = n.dirty[:0]
 	n.mu.Unlock()
+	n.compactFar(ctx, farRefs)
 
 	// A mark covers plain publishes too: they must have reached the server.
 	if len(marks) > 0 {
@@ -153,13 +160,18 @@ func (n *Node) checkpoint(ctx context.Context, final bool) {
 // dead and they are at least half of its records, the live operations of its
 // older half are rewritten (same state, same revision) so that half can go.
 const (
-	compactMinDead = 128
-	compactMaxOps  = 20000 // rewrites per pass, to keep a pass short
+	// A shard's dead records are purged once purgeMinRecords of them have
+	// gathered, else every purgeEvery checkpoints: a purge is a request the
+	// server serves with a pass over the shard's subjects.
+	purgeMinRecords = 64
+	purgeEvery      = 10
+	compactMinDead  = 128
+	compactMaxOps   = 20000 // rewrites per pass, to keep a pass short
 )
 
 // compact rewrites the live timers held in old records of shards that need
-// it. Call with n.mu held.
-func (n *Node) compact(ctx context.Context) []<-chan outcome {
+// it, and returns the far ones to rewrite (compactFar). Call with n.mu held.
+func (n *Node) compact(ctx context.Context) ([]<-chan outcome, []farRef) {
 	cutoff := make([]uint64, len(n.shards))
 	any := false
 	for i, s := range n.shards {
@@ -169,7 +181,7 @@ func (n *Node) compact(ctx context.Context) []<-chan outcome {
 		}
 	}
 	if !any {
-		return nil
+		return nil, nil
 	}
 	var waits []<-chan outcome
 	for id, t := range n.timers {
@@ -187,24 +199,106 @@ func (n *Node) compact(ctx context.Context) []<-chan outcome {
 			break
 		}
 	}
+	var refs []farRef
+	for i := range n.far.ents {
+		if len(waits)+len(refs) >= compactMaxOps {
+			break
+		}
+		if e := &n.far.ents[i]; e.idLen != 0 && e.seq < cutoff[e.shard] {
+			refs = append(refs, farRef{i: uint32(i), gen: e.gen})
+		}
+	}
 	n.counts.compacted.Add(uint64(len(waits)))
-	return waits
+	return waits, refs
 }
 
-// forgetFired drops fired one-shots kept past KeepFired.
-func (n *Node) forgetFired(now int64) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	i := 0
-	for ; i < len(n.expiring) && n.expiring[i].expires <= now; i++ {
-		t := n.expiring[i]
-		if n.timers[t.rec.ID] == t {
-			delete(n.timers, t.rec.ID)
-		}
-		t.removed = true
+// compactFar rewrites far timers held in old records: their definitions
+// are read back from those records and stored again, same revision. Call
+// without n.mu.
+func (n *Node) compactFar(ctx context.Context, refs []farRef) {
+	if len(refs) == 0 {
+		return
 	}
-	clear(n.expiring[:i])
-	n.expiring = n.expiring[i:]
+	n.mu.Lock()
+	seqs := make([]uint64, 0, len(refs))
+	for _, r := range refs {
+		if e := &n.far.ents[r.i]; e.gen == r.gen && e.idLen != 0 {
+			seqs = append(seqs, e.seq)
+		}
+	}
+	n.mu.Unlock()
+	slices.Sort(seqs)
+	for _, seq := range slices.Compact(seqs) {
+		ops, err := n.store.ReadRecord(ctx, seq)
+		if err != nil {
+			n.log.Warn("compaction: reading a record back", "seq", seq, "err", err)
+			return
+		}
+		n.mu.Lock()
+		for _, op := range lastOps(ops) {
+			if op.Kind != record.OpPut {
+				continue
+			}
+			i, ok := n.far.find(op.Timer.ID)
+			if !ok || n.far.ents[i].seq != seq || n.shards[n.far.ents[i].shard].loading {
+				continue
+			}
+			n.rewriteFar(ctx, i, op.Timer)
+		}
+		n.mu.Unlock()
+	}
+}
+
+// rewriteFar stores far entry i's definition again. Called with n.mu held,
+// like every write, so writes reach the store in the order they were decided.
+func (n *Node) rewriteFar(ctx context.Context, i uint32, rec *record.Timer) {
+	e := n.far.ents[i]
+	rec.Revision = e.rev // clients see no change
+	shard := int(e.shard)
+	n.counts.compacted.Add(1)
+	n.store.Write(ctx, shard, []record.Op{{Kind: record.OpPut, Timer: rec}}, func(seq uint64, err error) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		s := n.shards[shard]
+		switch {
+		case err != nil:
+			n.log.Error("store write failed; reloading the shard", "shard", shard, "id", rec.ID, "err", err)
+			n.requestReload(shard)
+		case s.loading:
+		default:
+			// The entry moves to the new record. If it left the far tier
+			// meanwhile, the old record stays its holder: this copy is older
+			// than anything written for it since, so a replay is not misled.
+			if cur := &n.far.ents[i]; cur.gen == e.gen && cur.seq == e.seq {
+				stub := timer{storedSeq: e.seq}
+				s.applyStored(&stub, seq, record.OpPut)
+				cur.seq = stub.storedSeq
+			} else {
+				s.addRecord(seq)
+			}
+		}
+	})
+}
+
+// forgetFired drops fired one-shots kept past KeepFired, a chunk per lock
+// hold so fires due meanwhile are not held up.
+func (n *Node) forgetFired(now int64) {
+	const chunk = 2048
+	for more := true; more; {
+		n.mu.Lock()
+		i := 0
+		for ; i < chunk && i < len(n.expiring) && n.expiring[i].expires <= now; i++ {
+			t := n.expiring[i]
+			if n.timers[t.rec.ID] == t {
+				delete(n.timers, t.rec.ID)
+			}
+			t.removed = true
+		}
+		clear(n.expiring[:i])
+		n.expiring = n.expiring[i:]
+		more = i == chunk
+		n.mu.Unlock()
+	}
 }
 
 // misfireName is the protocol's name of a stored misfire policy.

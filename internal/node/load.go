@@ -32,6 +32,11 @@ func (n *Node) load(ctx context.Context, shards []int) error {
 				delete(n.timers, tid)
 			}
 		}
+		for i := range n.far.ents {
+			if e := &n.far.ents[i]; e.idLen != 0 && int(e.shard) == id {
+				n.far.remove(uint32(i))
+			}
+		}
 		s.reset()
 	}
 	n.mu.Unlock()
@@ -46,28 +51,59 @@ func (n *Node) load(ctx context.Context, shards []int) error {
 	}
 	// Replay builds into a private index first: the records are applied
 	// under the lock in chunks so API calls on other shards go on meanwhile.
+	// One-shots due beyond the horizon go to the far tier (far.go) as they
+	// are read, so a load never holds every definition at once.
 	loaded := make(map[string]*timer)
+	horizonFrom := time.Now().UnixNano()
 	err := n.store.Replay(ctx, shards, func(sh int, seq uint64, ops []record.Op) error {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		s := n.shards[sh]
 		for _, op := range ops {
-			t := loaded[op.Timer.ID]
+			id := op.Timer.ID
+			t := loaded[id]
+			if i, ok := n.far.find(id); ok && t == nil {
+				// Stored in the far tier: a put or delete supersedes it.
+				if op.Kind == record.OpProgress {
+					continue
+				}
+				stub := timer{storedSeq: n.far.ents[i].seq}
+				n.far.remove(i)
+				if op.Kind == record.OpDelete {
+					s.applyStored(&stub, seq, record.OpDelete)
+					continue
+				}
+				s.release(&stub)
+			}
 			switch op.Kind {
 			case record.OpPut:
+				r := op.Timer
+				if r.Revision == 0 {
+					r.Revision = seq
+				}
+				if !r.Kind.Recurring() && !r.Paused && n.isFar(r.Due, horizonFrom) {
+					if t != nil {
+						s.release(t)
+						delete(loaded, id)
+					}
+					var stub timer
+					s.applyStored(&stub, seq, record.OpPut)
+					if n.far.add(id, sh, seq, r.Revision, r.ReqHash, r.Due) {
+						continue
+					}
+					s.release(&stub) // a hash taken by another far id: keep it loaded
+					t = nil
+				}
 				if t == nil {
 					t = &timer{shard: sh}
-					loaded[op.Timer.ID] = t
+					loaded[id] = t
 				}
-				t.rec = op.Timer
-				if t.rec.Revision == 0 {
-					t.rec.Revision = seq
-				}
+				t.rec = r
 			case record.OpDelete:
 				if t == nil {
 					continue
 				}
-				delete(loaded, op.Timer.ID)
+				delete(loaded, id)
 			case record.OpProgress:
 				if t == nil {
 					continue

@@ -39,6 +39,11 @@ type Config struct {
 	// LeaseTTL is how long a standby waits, after the holder's last lease
 	// renewal, before it takes the lease over (default 5s).
 	LeaseTTL time.Duration
+	// Horizon: a one-shot due further ahead than this keeps only a compact
+	// entry in memory (no definition, payload or wheel entry); it is read
+	// back from its record before it comes within the horizon (default 1h).
+	// Negative: every timer stays loaded.
+	Horizon time.Duration
 	// MaxFiresInFlight bounds JetStream fires awaiting their ack (default 8192).
 	MaxFiresInFlight int
 	Logger           *slog.Logger
@@ -58,6 +63,9 @@ func (c *Config) setDefaults() {
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = 5 * time.Second
 	}
+	if c.Horizon == 0 {
+		c.Horizon = time.Hour
+	}
 	if c.MaxFiresInFlight <= 0 {
 		c.MaxFiresInFlight = 8192
 	}
@@ -73,22 +81,24 @@ type Node struct {
 	store *jetstream.Store
 	fires *jetstream.FirePublisher
 
-	mu        sync.Mutex // guards everything below up to the next blank line
-	timers    map[string]*timer
-	wheel     *wheel.Wheel
-	slots     []*timer // wheel value -> timer
-	freeSlots []uint32
-	dueSlots  []uint32 // scratch of collectDue
-	shards    []*shard
-	inflight  map[uint64]*fire // fires handed out and not yet acknowledged
-	retries   []*fire
-	dirty     []*timer // recurring timers whose progress is not yet recorded
-	expiring  []*timer // fired one-shots kept for retries, oldest first
-	fireSeq   uint64
-	maxJitter int64
-	sleepTill int64
-	ready     bool
-	closing   bool
+	mu          sync.Mutex        // guards everything below up to the next blank line
+	timers      map[string]*timer // loaded timers (far.go: the far tier)
+	far         *farTier
+	wheel       *wheel.Wheel
+	slots       []*timer // wheel value -> timer
+	freeSlots   []uint32
+	dueSlots    []uint32 // scratch of collectDue
+	shards      []*shard
+	inflight    map[uint64]*fire // fires handed out and not yet acknowledged
+	retries     []*fire
+	dirty       []*timer // recurring timers whose progress is not yet recorded
+	expiring    []*timer // fired one-shots kept for retries, oldest first
+	fireSeq     uint64
+	checkpoints int
+	maxJitter   int64
+	sleepTill   int64
+	ready       bool
+	closing     bool
 
 	// The lease (lease.go).
 	leaseRev     uint64
@@ -119,6 +129,7 @@ func New(cfg Config, store *jetstream.Store, fires *jetstream.FirePublisher) *No
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, store: store, fires: fires,
 		timers:   make(map[string]*timer),
+		far:      newFarTier(min(max(cfg.Horizon/16, 10*time.Millisecond), 5*time.Minute)),
 		wheel:    wheel.New(cfg.Tick, time.Now().UnixNano()),
 		inflight: make(map[uint64]*fire),
 		wake:     make(chan struct{}, 1),
@@ -151,11 +162,12 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.mu.Lock()
 	n.ready = true
-	count := len(n.timers)
+	count, far := len(n.timers), n.far.count
 	n.mu.Unlock()
-	n.log.Info("timers loaded", "timers", count, "shards", len(all), "took", time.Since(begin).Round(time.Millisecond))
-	n.stopped.Add(3)
+	n.log.Info("timers loaded", "timers", count+far, "beyond the horizon", far, "shards", len(all), "took", time.Since(begin).Round(time.Millisecond))
+	n.stopped.Add(4)
 	go n.fireLoop()
+	go n.promoteLoop()
 	go n.housekeeping()
 	go n.leaseLoop()
 	return nil

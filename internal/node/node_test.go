@@ -15,9 +15,16 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // A long-lived timer in the oldest record must not keep the records of
-// thousands of fired timers after it from being purged.
+// thousands of fired timers after it from being purged: whether it is
+// loaded or, beyond the horizon, in the far tier (rewritten from its record).
 func TestCompactionPurgesBehindLongLivedTimer(t *testing.T) {
-	n := nodetest.Start(t, nodetest.Options{Shards: 1, MarkInterval: 50 * time.Millisecond})
+	for _, horizon := range []time.Duration{-1, 10 * time.Minute} {
+		t.Run(fmt.Sprintf("horizon=%v", horizon), func(t *testing.T) { compactionPurges(t, horizon) })
+	}
+}
+
+func compactionPurges(t *testing.T, horizon time.Duration) {
+	n := nodetest.Start(t, nodetest.Options{Shards: 1, MarkInterval: 50 * time.Millisecond, Horizon: horizon})
 	c := client.New(n.Connect())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -63,5 +70,16 @@ func TestCompactionPurgesBehindLongLivedTimer(t *testing.T) {
 	}
 	if _, err := c.Get(ctx, "s-1"); !client.IsNotFound(err) {
 		t.Fatalf("a fired timer came back after a restart: %v", err)
+	}
+	st, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantWheel := int64(1)
+	if horizon > 0 {
+		wantWheel = 0 // far: no wheel entry
+	}
+	if st.InWheel != wantWheel || st.Scheduled != 1 {
+		t.Fatalf("stats %+v: want 1 scheduled, %d in the wheel", st, wantWheel)
 	}
 }

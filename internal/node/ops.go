@@ -91,6 +91,9 @@ func (n *Node) write(ctx context.Context, t *timer, kind record.OpKind, rec *rec
 			n.requestReload(t.shard)
 		}
 		t.endWrite()
+		if err == nil {
+			n.maybeDemote(t, time.Now().UnixNano())
+		}
 		n.mu.Unlock()
 		if err != nil {
 			err = errorf(api.CodeNotReady, "timer %q was not stored: %v; retry (the request is idempotent)", rec.ID, err)
@@ -153,6 +156,24 @@ func (n *Node) scheduleBegin(ctx context.Context, req ScheduleRequest) scheduleW
 			return failed(err)
 		}
 		t := n.timers[rec.ID]
+		if t == nil {
+			if i, ok := n.far.find(rec.ID); ok {
+				e := n.far.ents[i]
+				if e.reqHash == rec.ReqHash {
+					reply := api.ScheduleReply{ID: rec.ID, Revision: e.rev, Next: api.FormatTime(time.Unix(0, e.due))}
+					n.mu.Unlock()
+					return func(context.Context) (api.ScheduleReply, error) { return reply, nil }
+				}
+				if req.Replace {
+					if _, err := n.promoteID(ctx, rec.ID); err != nil {
+						return failed(err)
+					}
+					continue
+				}
+				n.mu.Unlock()
+				return failed(errorf(api.CodeConflict, "timer %q already exists with a different request; send Timer-Replace: true to replace it", rec.ID))
+			}
+		}
 		if t != nil && rec.ReqHash == t.rec.ReqHash {
 			// The same request again: answer the timer as it is.
 			if t.writing > 0 {
@@ -231,6 +252,11 @@ func (n *Node) Retried(ctx context.Context, id string, reqHash uint64) (api.Sche
 			return api.ScheduleReply{}, false
 		}
 		t := n.timers[id]
+		if i, ok := n.far.find(id); ok && t == nil && n.far.ents[i].reqHash == reqHash {
+			e := n.far.ents[i]
+			n.mu.Unlock()
+			return api.ScheduleReply{ID: id, Revision: e.rev, Next: api.FormatTime(time.Unix(0, e.due))}, true
+		}
 		if t == nil || t.rec.ReqHash != reqHash {
 			n.mu.Unlock()
 			return api.ScheduleReply{}, false
@@ -280,6 +306,12 @@ func (n *Node) Cancel(ctx context.Context, id string, o CallOptions) (api.Cancel
 	for {
 		if _, err := n.lockShard(id); err != nil {
 			return api.CancelReply{}, err
+		}
+		if promoted, err := n.promoteID(ctx, id); promoted {
+			if err != nil {
+				return api.CancelReply{}, err
+			}
+			continue
 		}
 		t, err := n.live(id)
 		if err == nil {
@@ -337,6 +369,12 @@ func (n *Node) setPaused(ctx context.Context, id string, o CallOptions, paused b
 	for {
 		if _, err := n.lockShard(id); err != nil {
 			return api.Timer{}, err
+		}
+		if promoted, err := n.promoteID(ctx, id); promoted {
+			if err != nil {
+				return api.Timer{}, err
+			}
+			continue
 		}
 		t, err := n.live(id)
 		if err == nil {
@@ -417,6 +455,12 @@ func (n *Node) Trigger(ctx context.Context, id string) (api.TriggerReply, error)
 	for {
 		if _, err := n.lockShard(id); err != nil {
 			return api.TriggerReply{}, err
+		}
+		if promoted, err := n.promoteID(ctx, id); promoted {
+			if err != nil {
+				return api.TriggerReply{}, err
+			}
+			continue
 		}
 		var err error
 		if t, err = n.live(id); err != nil {
@@ -504,12 +548,22 @@ func pausedNext(t *timer) (time.Time, bool) {
 	return t.sched.Next(time.Unix(0, max(time.Now().UnixNano(), t.lastHanded)))
 }
 
-// Get answers a timer.
-func (n *Node) Get(id string) (api.Timer, error) {
+// Get answers a timer. A far timer is read from its record and stays far.
+func (n *Node) Get(ctx context.Context, id string) (api.Timer, error) {
 	if _, err := n.lockShard(id); err != nil {
 		return api.Timer{}, err
 	}
 	defer n.mu.Unlock()
+	if i, ok := n.far.find(id); ok {
+		views, err := n.farViews(ctx, []uint32{i})
+		if err != nil {
+			return api.Timer{}, err
+		}
+		if len(views) == 1 {
+			return views[0], nil
+		}
+		// Changed while it was read: answer it as it is now.
+	}
 	t, err := n.live(id)
 	if err != nil {
 		return api.Timer{}, err

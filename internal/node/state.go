@@ -86,6 +86,7 @@ type shard struct {
 	tombs       map[uint64][]uint64 // record seq -> records whose deletes kill its Puts
 	dead        int                 // records with no live operation, not yet purged
 	purgedBelow uint64
+	unpurged    int    // records collected since the last purge
 	acked       uint64 // highest record seq acknowledged or replayed
 	mark        jetstream.Mark
 	firedSince  bool // a one-shot completed since the last mark
@@ -170,9 +171,9 @@ func (s *shard) release(t *timer) {
 }
 
 // collect drops the dead records at the head and returns the sequence below
-// which everything of this shard may be purged (0: nothing new).
-func (s *shard) collect() uint64 {
-	popped := false
+// which everything of this shard may be purged (0: nothing new, or fewer
+// than purgeMinRecords records to purge and not forced).
+func (s *shard) collect(force bool) uint64 {
 	for len(s.order) > 0 && s.live[s.order[0]] == 0 {
 		seq := s.order[0]
 		s.order = s.order[1:]
@@ -182,9 +183,9 @@ func (s *shard) collect() uint64 {
 			s.dec(holder)
 		}
 		delete(s.tombs, seq)
-		popped = true
+		s.unpurged++
 	}
-	if !popped {
+	if s.unpurged == 0 || !force && s.unpurged < purgeMinRecords {
 		return 0
 	}
 	below := s.acked + 1
@@ -194,7 +195,7 @@ func (s *shard) collect() uint64 {
 	if below <= s.purgedBelow {
 		return 0
 	}
-	s.purgedBelow = below
+	s.purgedBelow, s.unpurged = below, 0
 	return below
 }
 

@@ -78,7 +78,7 @@ func (m *Metrics) Bind(reg prometheus.Registerer, n *Node) {
 }
 
 // List answers a page of timers ordered by id, after cursor, with prefix.
-func (n *Node) List(prefix, cursor string, limit int) (api.ListReply, error) {
+func (n *Node) List(ctx context.Context, prefix, cursor string, limit int) (api.ListReply, error) {
 	after := ""
 	if cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(cursor)
@@ -95,12 +95,9 @@ func (n *Node) List(prefix, cursor string, limit int) (api.ListReply, error) {
 	// The page is the limit+1 smallest matching ids: a bounded sorted
 	// buffer keeps the cost at one pass over the index.
 	page := make([]string, 0, limit+1)
-	for id, t := range n.timers {
-		if t.done || !strings.HasPrefix(id, prefix) || id <= after {
-			continue
-		}
-		if len(page) == limit+1 && id >= page[limit] {
-			continue
+	consider := func(id string) {
+		if !strings.HasPrefix(id, prefix) || id <= after || (len(page) == limit+1 && id >= page[limit]) {
+			return
 		}
 		i, _ := slices.BinarySearch(page, id)
 		if len(page) == limit+1 {
@@ -108,13 +105,53 @@ func (n *Node) List(prefix, cursor string, limit int) (api.ListReply, error) {
 		}
 		page = slices.Insert(page, i, id)
 	}
-	reply := api.ListReply{Timers: make([]api.Timer, 0, min(len(page), limit))}
-	for i, id := range page {
-		if i == limit {
-			reply.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page[i-1]))
-			break
+	for id, t := range n.timers {
+		if !t.done {
+			consider(id)
 		}
-		reply.Timers = append(reply.Timers, n.view(n.timers[id]))
+	}
+	for i := range n.far.ents {
+		if n.far.ents[i].idLen != 0 {
+			if id := n.far.id(uint32(i)); len(id) >= len(prefix) && string(id[:len(prefix)]) == prefix {
+				consider(string(id))
+			}
+		}
+	}
+	more := len(page) == limit+1
+	if more {
+		page = page[:limit]
+	}
+	var far []uint32
+	for _, id := range page {
+		if i, ok := n.far.find(id); ok {
+			far = append(far, i)
+		}
+	}
+	views := make(map[string]api.Timer, len(page))
+	if len(far) > 0 {
+		// The lock is released while the far ones' records are read.
+		farViews, err := n.farViews(ctx, far)
+		if err != nil {
+			return api.ListReply{}, err
+		}
+		for _, v := range farViews {
+			views[v.ID] = v
+		}
+	}
+	reply := api.ListReply{Timers: make([]api.Timer, 0, len(page))}
+	for _, id := range page {
+		v, ok := views[id]
+		if !ok {
+			t := n.timers[id]
+			if t == nil || t.done {
+				continue // gone while far ones were read
+			}
+			v = n.view(t)
+		}
+		reply.Timers = append(reply.Timers, v)
+	}
+	if more {
+		reply.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page[limit-1]))
 	}
 	return reply, nil
 }
@@ -124,6 +161,7 @@ func (n *Node) List(prefix, cursor string, limit int) (api.ListReply, error) {
 func (n *Node) Stats(ctx context.Context) api.Stats {
 	s := n.localStats()
 	n.mu.Lock()
+	s.Scheduled += int64(n.far.count)
 	for _, t := range n.timers {
 		if t.done {
 			continue
@@ -156,6 +194,6 @@ func (n *Node) localStats() api.Stats {
 			s.OwnedShards = append(s.OwnedShards, i)
 		}
 	}
-	s.Timers = int64(len(n.timers) - len(n.expiring)) // fired one-shots kept for retries do not count
+	s.Timers = int64(len(n.timers) + n.far.count - len(n.expiring)) // fired one-shots kept for retries do not count
 	return s
 }

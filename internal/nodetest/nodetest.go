@@ -33,6 +33,7 @@ type Options struct {
 	Shards        int
 	MarkInterval  time.Duration
 	KeepFired     time.Duration
+	Horizon       time.Duration
 	Logger        *slog.Logger
 }
 
@@ -125,7 +126,7 @@ func (n *Node) start(ctx context.Context) error {
 	if n.Fires, err = jetstream.NewFirePublisher(ctx, n.Conn, 8192, log); err != nil {
 		return fail(err)
 	}
-	n.Node = node.New(node.Config{Name: "nodetest", MarkInterval: n.opts.MarkInterval, KeepFired: n.opts.KeepFired, Logger: log}, n.Store, n.Fires)
+	n.Node = node.New(node.Config{Name: "nodetest", MarkInterval: n.opts.MarkInterval, KeepFired: n.opts.KeepFired, Horizon: n.opts.Horizon, Logger: log}, n.Store, n.Fires)
 	if err := n.Node.Start(ctx); err != nil {
 		return fail(err)
 	}

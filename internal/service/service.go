@@ -309,12 +309,12 @@ func guarded[T any](op func(context.Context, string, node.CallOptions) (T, error
 	}
 }
 
-func (s *Service) get(_ context.Context, req micro.Request) (any, error) {
+func (s *Service) get(ctx context.Context, req micro.Request) (any, error) {
 	id, err := idOf(req)
 	if err != nil {
 		return nil, err
 	}
-	return s.node.Get(id)
+	return s.node.Get(ctx, id)
 }
 
 func (s *Service) trigger(ctx context.Context, req micro.Request) (any, error) {
@@ -325,7 +325,7 @@ func (s *Service) trigger(ctx context.Context, req micro.Request) (any, error) {
 	return s.node.Trigger(ctx, id)
 }
 
-func (s *Service) list(_ context.Context, req micro.Request) (any, error) {
+func (s *Service) list(ctx context.Context, req micro.Request) (any, error) {
 	limit := api.DefaultLimit
 	if v := strings.TrimSpace(header(req, api.HeaderLimit)); v != "" {
 		n, err := strconv.Atoi(v)
@@ -334,7 +334,7 @@ func (s *Service) list(_ context.Context, req micro.Request) (any, error) {
 		}
 		limit = n
 	}
-	return s.node.List(strings.TrimSpace(header(req, api.HeaderPrefix)), strings.TrimSpace(header(req, api.HeaderCursor)), limit)
+	return s.node.List(ctx, strings.TrimSpace(header(req, api.HeaderPrefix)), strings.TrimSpace(header(req, api.HeaderCursor)), limit)
 }
 
 func (s *Service) stats(ctx context.Context, _ micro.Request) (any, error) {

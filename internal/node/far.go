@@ -1,0 +1,361 @@
+package node
+
+import (
+	"container/heap"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/timerd/timerd/api"
+	"github.com/timerd/timerd/internal/record"
+)
+
+// The far tier: a one-shot due beyond the horizon (Config.Horizon) is not
+// kept as a timer object with its definition, payload and wheel entry, but
+// as one pointer-free farEntry (its id in an arena, the record holding its
+// Put, its due time, revision and request hash: about 100 bytes with the
+// index). The promote loop reads the definitions back from their group
+// records by sequence shortly before they come within the horizon; an
+// operation that changes such a timer (replace, cancel, pause, resume,
+// trigger) reads it back first. Get and list read records without keeping
+// what they read. Recurring, paused and near one-shots stay loaded.
+
+// farEntry is one far one-shot. An entry whose idLen is 0 is free.
+type farEntry struct {
+	seq     uint64 // the record holding its live Put
+	rev     uint64 // its revision as clients see it
+	reqHash uint64
+	due     int64
+	idOff   uint64
+	idLen   uint16
+	shard   uint16
+	gen     uint32 // bumped when the entry is freed: bucket refs check it
+}
+
+// farRef names an entry as it was when the reference was taken.
+type farRef struct {
+	i   uint32
+	gen uint32
+}
+
+type farTier struct {
+	idx     map[uint64]uint32 // xxhash(id) -> entry
+	ents    []farEntry
+	free    []uint32
+	ids     []byte // the ids of the entries, back to back
+	deadIDs int    // bytes of ids no entry uses any more
+	count   int
+	granule int64              // bucket width (ns)
+	buckets map[int64][]farRef // due/granule -> entries (stale refs are skipped)
+	keys    int64Heap          // the keys of buckets, smallest first
+}
+
+func newFarTier(granule time.Duration) *farTier {
+	return &farTier{idx: make(map[uint64]uint32), buckets: make(map[int64][]farRef), granule: int64(granule)}
+}
+
+func (f *farTier) id(i uint32) []byte {
+	e := &f.ents[i]
+	return f.ids[e.idOff : e.idOff+uint64(e.idLen)]
+}
+
+// find is the entry of id.
+func (f *farTier) find(id string) (uint32, bool) {
+	if f.count == 0 {
+		return 0, false
+	}
+	i, ok := f.idx[xxhash.Sum64String(id)]
+	if !ok || string(f.id(i)) != id {
+		return 0, false
+	}
+	return i, true
+}
+
+// add makes an entry for a one-shot that is in no tier. It fails when
+// another far id has the same 64-bit hash: that timer then stays loaded.
+func (f *farTier) add(id string, shard int, seq, rev, reqHash uint64, due int64) bool {
+	h := xxhash.Sum64String(id)
+	if _, taken := f.idx[h]; taken || len(id) == 0 || len(id) > 1<<16-1 {
+		return false
+	}
+	var i uint32
+	if k := len(f.free); k > 0 {
+		i = f.free[k-1]
+		f.free = f.free[:k-1]
+	} else {
+		i = uint32(len(f.ents))
+		f.ents = append(f.ents, farEntry{})
+	}
+	e := &f.ents[i]
+	*e = farEntry{seq: seq, rev: rev, reqHash: reqHash, due: due, idOff: uint64(len(f.ids)),
+		idLen: uint16(len(id)), shard: uint16(shard), gen: e.gen}
+	f.ids = append(f.ids, id...)
+	f.idx[h] = i
+	f.count++
+	key := due / f.granule
+	b, ok := f.buckets[key]
+	if !ok {
+		heap.Push(&f.keys, key)
+	}
+	f.buckets[key] = append(b, farRef{i: i, gen: e.gen})
+	return true
+}
+
+// remove frees entry i; its record bookkeeping is the caller's.
+func (f *farTier) remove(i uint32) {
+	e := &f.ents[i]
+	delete(f.idx, xxhash.Sum64(f.id(i)))
+	f.deadIDs += int(e.idLen)
+	*e = farEntry{gen: e.gen + 1}
+	f.free = append(f.free, i)
+	f.count--
+	if f.count == 0 {
+		f.ents, f.free, f.ids, f.deadIDs = f.ents[:0], f.free[:0], f.ids[:0], 0
+		clear(f.buckets)
+		f.keys = f.keys[:0]
+	} else if f.deadIDs > 1<<20 && f.deadIDs > len(f.ids)/2 {
+		f.compactIDs()
+	}
+}
+
+// compactIDs rewrites the id arena without the ids of freed entries.
+func (f *farTier) compactIDs() {
+	ids := make([]byte, 0, len(f.ids)-f.deadIDs)
+	for i := range f.ents {
+		e := &f.ents[i]
+		if e.idLen == 0 {
+			continue
+		}
+		off := uint64(len(ids))
+		ids = append(ids, f.ids[e.idOff:e.idOff+uint64(e.idLen)]...)
+		e.idOff = off
+	}
+	f.ids, f.deadIDs = ids, 0
+}
+
+// minDue is a lower bound of every entry's due time (ok false: none).
+func (f *farTier) minDue() (int64, bool) {
+	if f.count == 0 || len(f.keys) == 0 {
+		return 0, false
+	}
+	return f.keys[0] * f.granule, true
+}
+
+// takeDue removes the buckets starting before until and returns their
+// live entries.
+func (f *farTier) takeDue(until int64, out []farRef) []farRef {
+	for len(f.keys) > 0 && f.keys[0]*f.granule < until {
+		key := heap.Pop(&f.keys).(int64)
+		for _, r := range f.buckets[key] {
+			if e := &f.ents[r.i]; e.gen == r.gen && e.idLen != 0 {
+				out = append(out, r)
+			}
+		}
+		delete(f.buckets, key)
+	}
+	return out
+}
+
+type int64Heap []int64
+
+func (h int64Heap) Len() int           { return len(h) }
+func (h int64Heap) Less(i, j int) bool { return h[i] < h[j] }
+func (h int64Heap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *int64Heap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *int64Heap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// far reports whether a one-shot due at fireAt belongs in the far tier now.
+func (n *Node) isFar(fireAt, now int64) bool {
+	return n.cfg.Horizon > 0 && n.far.granule > 0 && fireAt > now+int64(n.cfg.Horizon)+n.far.granule
+}
+
+// maybeDemote moves t to the far tier when it qualifies: a one-shot, not
+// paused, alone in the index under its id, with nothing in flight, due
+// beyond the horizon. Call with n.mu held.
+func (n *Node) maybeDemote(t *timer, now int64) {
+	if !t.oneShot() || t.rec.Paused || t.done || t.removed || t.writing > 0 || t.successor != nil ||
+		t.storedSeq == 0 || t.progSeq != 0 || t.handle == 0 || !n.isFar(t.fireAt, now) || n.timers[t.rec.ID] != t {
+		return
+	}
+	if !n.far.add(t.rec.ID, t.shard, t.storedSeq, t.rec.Revision, t.rec.ReqHash, t.rec.Due) {
+		return
+	}
+	n.disarm(t)
+	delete(n.timers, t.rec.ID)
+	t.removed = true // the far entry now holds its stored Put
+	t.storedSeq = 0
+}
+
+// materialize turns far entry i back into a loaded timer, with rec (read
+// from the entry's record) as its definition. Call with n.mu held.
+func (n *Node) materialize(i uint32, rec *record.Timer, now time.Time) *timer {
+	e := n.far.ents[i]
+	rec.Revision = e.rev
+	t := &timer{rec: rec, shard: int(e.shard), storedSeq: e.seq}
+	n.far.remove(i)
+	n.timers[rec.ID] = t
+	n.plan(t, now, true)
+	return t
+}
+
+// promote reads the records of far entries and loads them. Call without
+// n.mu; entries changed or gone meanwhile are skipped.
+func (n *Node) promote(ctx context.Context, refs []farRef) error {
+	n.mu.Lock()
+	var seqs []uint64
+	for _, r := range refs {
+		if e := &n.far.ents[r.i]; e.gen == r.gen && e.idLen != 0 {
+			seqs = append(seqs, e.seq)
+		}
+	}
+	n.mu.Unlock()
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	for _, seq := range seqs {
+		ops, err := n.store.ReadRecord(ctx, seq)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		n.mu.Lock()
+		for _, op := range lastOps(ops) {
+			if op.Kind != record.OpPut {
+				continue
+			}
+			if i, ok := n.far.find(op.Timer.ID); ok && n.far.ents[i].seq == seq {
+				n.materialize(i, op.Timer, now)
+			}
+		}
+		n.mu.Unlock()
+	}
+	return nil
+}
+
+// lastOps is the last operation of each id in a record: the one a timer
+// stored in that record is the result of.
+func lastOps(ops []record.Op) []record.Op {
+	seen := make(map[string]struct{}, len(ops))
+	out := make([]record.Op, 0, len(ops))
+	for i := len(ops) - 1; i >= 0; i-- {
+		if _, dup := seen[ops[i].Timer.ID]; !dup {
+			seen[ops[i].Timer.ID] = struct{}{}
+			out = append(out, ops[i])
+		}
+	}
+	return out
+}
+
+// promoteID loads the far timer id, if it is one. It is called with n.mu
+// held and returns true with n.mu released (the caller looks again);
+// false with n.mu still held when id is not far.
+func (n *Node) promoteID(ctx context.Context, id string) (bool, error) {
+	i, ok := n.far.find(id)
+	if !ok {
+		return false, nil
+	}
+	r := farRef{i: i, gen: n.far.ents[i].gen}
+	n.mu.Unlock()
+	if err := n.promote(ctx, []farRef{r}); err != nil {
+		return true, errorf(api.CodeNotReady, "timer %q could not be read back from the store: %v", id, err)
+	}
+	return true, nil
+}
+
+// promoteLoop loads far timers as they come within the horizon.
+func (n *Node) promoteLoop() {
+	defer n.stopped.Done()
+	period := min(max(time.Duration(n.far.granule)/2, 50*time.Millisecond), time.Second)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	var refs []farRef
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-tick.C:
+		}
+		n.mu.Lock()
+		refs = n.far.takeDue(time.Now().Add(n.cfg.Horizon).UnixNano(), refs[:0])
+		n.mu.Unlock()
+		if len(refs) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := n.promote(ctx, refs)
+		cancel()
+		if err != nil {
+			// Put them back: the next tick tries again.
+			n.log.Error("loading timers due within the horizon", "timers", len(refs), "err", err)
+			n.mu.Lock()
+			for _, r := range refs {
+				if e := &n.far.ents[r.i]; e.gen == r.gen && e.idLen != 0 {
+					key := e.due / n.far.granule
+					if _, ok := n.far.buckets[key]; !ok {
+						heap.Push(&n.far.keys, key)
+					}
+					n.far.buckets[key] = append(n.far.buckets[key], r)
+				}
+			}
+			n.mu.Unlock()
+		}
+	}
+}
+
+// farViews reads the records of far entries and answers their timer
+// objects, in order; entries changed meanwhile are left out. Call with n.mu
+// held: it is released while the records are read.
+func (n *Node) farViews(ctx context.Context, is []uint32) ([]api.Timer, error) {
+	type want struct {
+		i, gen uint32
+		seq    uint64
+	}
+	wants := make([]want, len(is))
+	seqs := make([]uint64, len(is))
+	for k, i := range is {
+		e := &n.far.ents[i]
+		wants[k], seqs[k] = want{i: i, gen: e.gen, seq: e.seq}, e.seq
+	}
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	n.mu.Unlock()
+	puts := make(map[uint64]map[string]*record.Timer, len(seqs))
+	var err error
+	for _, seq := range seqs {
+		var ops []record.Op
+		if ops, err = n.store.ReadRecord(ctx, seq); err != nil {
+			break
+		}
+		m := make(map[string]*record.Timer)
+		for _, op := range lastOps(ops) {
+			if op.Kind == record.OpPut {
+				m[op.Timer.ID] = op.Timer
+			}
+		}
+		puts[seq] = m
+	}
+	n.mu.Lock()
+	if err != nil {
+		return nil, errorf(api.CodeNotReady, "timers beyond the horizon could not be read from the store: %v", err)
+	}
+	views := make([]api.Timer, 0, len(wants))
+	for _, w := range wants {
+		e := &n.far.ents[w.i]
+		if e.gen != w.gen || e.seq != w.seq {
+			continue
+		}
+		rec := puts[w.seq][string(n.far.id(w.i))]
+		if rec == nil {
+			continue // a defect: the entry's record does not hold its Put
+		}
+		rec.Revision = e.rev
+		views = append(views, n.view(&timer{rec: rec, shard: int(e.shard), next: e.due, fireAt: e.due}))
+	}
+	return views, nil
+}
