@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/timerd/timerd/internal/cronfeed"
@@ -26,6 +25,7 @@ func (n *Node) housekeeping() {
 		case <-tick.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			n.checkpoint(ctx, false)
+			n.compact(ctx)
 			cancel()
 			n.forgetFired(time.Now().UnixNano())
 		}
@@ -105,8 +105,6 @@ func (n *Node) checkpoint(ctx context.Context, final bool) {
 		}
 	}
 	n.checkpoints++
-	compactWaits, farRefs := n.compact(ctx)
-	waits = append(waits, compactWaits...)
 	for _, t := range n.dirty {
 		t.dirty = false
 		if t.removed || t.writing > 0 {
@@ -118,7 +116,6 @@ func (n *Node) checkpoint(ctx context.Context, final bool) {
 	clear(n.dirty)
 	n.dirty = n.dirty[:0]
 	n.mu.Unlock()
-	n.compactFar(ctx, farRefs)
 
 	// A mark covers plain publishes too: they must have reached the server.
 	if len(marks) > 0 {
@@ -157,8 +154,10 @@ func (n *Node) checkpoint(ctx context.Context, final bool) {
 // Compaction bounds dead records: a long-lived timer in an old record keeps
 // every later record of its shard from being purged (purge works below the
 // oldest live record). When at least compactMinDead records of a shard are
-// dead and they are at least half of its records, the live operations of its
-// older half are rewritten (same state, same revision) so that half can go.
+// dead and they are at least half of its records, the live operations of
+// its older half are rewritten (same state, same revision) so that half can
+// go. Candidates are found by reading those records back, not by walking
+// the index, and the lock is held one record at a time.
 const (
 	// A shard's dead records are purged once purgeMinRecords of them have
 	// gathered, else every purgeEvery checkpoints: a purge is a request the
@@ -167,85 +166,72 @@ const (
 	purgeEvery      = 10
 	compactMinDead  = 128
 	compactMaxOps   = 20000 // rewrites per pass, to keep a pass short
+	// A one-shot due this soon is not rewritten: its fire frees its record.
+	compactSkipDue = time.Minute
+	// A shard is compacted at most this often: records holding only timers
+	// due soon are not read again every second.
+	compactPause = 5 * time.Second
 )
 
-// compact rewrites the live timers held in old records of shards that need
-// it, and returns the far ones to rewrite (compactFar). Call with n.mu held.
-func (n *Node) compact(ctx context.Context) ([]<-chan outcome, []farRef) {
-	cutoff := make([]uint64, len(n.shards))
-	any := false
-	for i, s := range n.shards {
-		if !s.loading && s.dead >= compactMinDead && 2*s.dead >= len(s.order) {
-			cutoff[i] = s.order[len(s.order)/2]
-			any = true
-		}
-	}
-	if !any {
-		return nil, nil
-	}
-	var waits []<-chan outcome
-	for id, t := range n.timers {
-		c := cutoff[t.shard]
-		if c == 0 || t.done || t.writing > 0 || n.timers[id] != t {
-			continue
-		}
-		if (t.storedSeq == 0 || t.storedSeq >= c) && (t.progSeq == 0 || t.progSeq >= c) {
-			continue
-		}
-		cp := *t.rec // keeps Revision: clients see no change
-		cp.Fires, cp.LastNominal = t.ackedFires, t.ackedNominal
-		waits = append(waits, n.write(ctx, t, record.OpPut, &cp, nil))
-		if len(waits) == compactMaxOps {
-			break
-		}
-	}
-	var refs []farRef
-	for i := range n.far.ents {
-		if len(waits)+len(refs) >= compactMaxOps {
-			break
-		}
-		if e := &n.far.ents[i]; e.idLen != 0 && e.seq < cutoff[e.shard] {
-			refs = append(refs, farRef{i: uint32(i), gen: e.gen})
-		}
-	}
-	n.counts.compacted.Add(uint64(len(waits)))
-	return waits, refs
-}
-
-// compactFar rewrites far timers held in old records: their definitions
-// are read back from those records and stored again, same revision. Call
-// without n.mu.
-func (n *Node) compactFar(ctx context.Context, refs []farRef) {
-	if len(refs) == 0 {
-		return
-	}
+// compact rewrites the live operations held in old records of the shards
+// that need it. Call without n.mu.
+func (n *Node) compact(ctx context.Context) {
 	n.mu.Lock()
-	seqs := make([]uint64, 0, len(refs))
-	for _, r := range refs {
-		if e := &n.far.ents[r.i]; e.gen == r.gen && e.idLen != 0 {
-			seqs = append(seqs, e.seq)
+	var seqs []uint64
+	ops := 0
+	now := time.Now()
+	for _, s := range n.shards {
+		if s.loading || s.dead < compactMinDead || 2*s.dead < len(s.order) || now.Before(s.compactAfter) || ops >= compactMaxOps {
+			continue
+		}
+		s.compactAfter = now.Add(compactPause)
+		cutoff := s.order[len(s.order)/2]
+		for _, seq := range s.order {
+			if seq >= cutoff || ops >= compactMaxOps {
+				break
+			}
+			if live := s.live[seq]; live > 0 {
+				seqs = append(seqs, seq)
+				ops += int(live)
+			}
 		}
 	}
 	n.mu.Unlock()
-	slices.Sort(seqs)
-	for _, seq := range slices.Compact(seqs) {
-		ops, err := n.store.ReadRecord(ctx, seq)
+	for _, seq := range seqs {
+		recOps, err := n.store.ReadRecord(ctx, seq)
 		if err != nil {
 			n.log.Warn("compaction: reading a record back", "seq", seq, "err", err)
 			return
 		}
 		n.mu.Lock()
-		for _, op := range lastOps(ops) {
-			if op.Kind != record.OpPut {
-				continue
-			}
-			i, ok := n.far.find(op.Timer.ID)
-			if !ok || n.far.ents[i].seq != seq || n.shards[n.far.ents[i].shard].loading {
-				continue
-			}
-			n.rewriteFar(ctx, i, op.Timer)
-		}
+		n.rewriteLive(ctx, seq, lastOps(recOps))
 		n.mu.Unlock()
+	}
+}
+
+// rewriteLive stores again the timers whose live operations are in record
+// seq (ops: its last operation per id). Call with n.mu held.
+func (n *Node) rewriteLive(ctx context.Context, seq uint64, ops []record.Op) {
+	soon := time.Now().Add(compactSkipDue).UnixNano()
+	for _, op := range ops {
+		id := op.Timer.ID
+		if i, ok := n.far.find(id); ok {
+			if e := &n.far.ents[i]; e.seq == seq && op.Kind == record.OpPut && !n.shards[e.shard].loading {
+				n.rewriteFar(ctx, i, op.Timer)
+			}
+			continue
+		}
+		t := n.timers[id]
+		if t == nil || t.done || t.writing > 0 || n.shards[t.shard].loading || (t.storedSeq != seq && t.progSeq != seq) {
+			continue
+		}
+		if t.oneShot() && t.fireAt != 0 && t.fireAt < soon {
+			continue
+		}
+		cp := *t.rec // keeps Revision: clients see no change
+		cp.Fires, cp.LastNominal = t.ackedFires, t.ackedNominal
+		n.write(ctx, t, record.OpPut, &cp, nil)
+		n.counts.compacted.Add(1)
 	}
 }
 

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/timerd/timerd/internal/cronfeed"
 	"github.com/timerd/timerd/internal/jetstream"
@@ -80,17 +81,18 @@ func (t *timer) endWrite() {
 // still hold a live operation, so that dead ones can be purged. Guarded by
 // Node.mu.
 type shard struct {
-	id          int
-	live        map[uint64]int32    // record seq -> live operations in it
-	order       []uint64            // record seqs, ascending, not yet purged
-	tombs       map[uint64][]uint64 // record seq -> records whose deletes kill its Puts
-	dead        int                 // records with no live operation, not yet purged
-	purgedBelow uint64
-	unpurged    int    // records collected since the last purge
-	acked       uint64 // highest record seq acknowledged or replayed
-	mark        jetstream.Mark
-	firedSince  bool // a one-shot completed since the last mark
-	loading     bool // being (re)loaded: operations answer 503
+	id           int
+	live         map[uint64]int32    // record seq -> live operations in it
+	order        []uint64            // record seqs, ascending, not yet purged
+	tombs        map[uint64][]uint64 // record seq -> records whose deletes kill its Puts
+	dead         int                 // records with no live operation, not yet purged
+	purgedBelow  uint64
+	unpurged     int       // records collected since the last purge
+	compactAfter time.Time // no compaction pass before
+	acked        uint64    // highest record seq acknowledged or replayed
+	mark         jetstream.Mark
+	firedSince   bool // a one-shot completed since the last mark
+	loading      bool // being (re)loaded: operations answer 503
 }
 
 func newShard(id int) *shard {
