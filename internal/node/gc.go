@@ -27,7 +27,9 @@ func (n *Node) housekeeping() {
 			n.checkpoint(ctx, false)
 			n.compact(ctx)
 			cancel()
-			n.forgetFired(time.Now().UnixNano())
+			n.mu.Lock()
+			n.recent.rotate(time.Now().UnixNano(), n.cfg.KeepFired)
+			n.mu.Unlock()
 		}
 	}
 }
@@ -264,27 +266,6 @@ func (n *Node) rewriteFar(ctx context.Context, i uint32, rec *record.Timer) {
 			}
 		}
 	})
-}
-
-// forgetFired drops fired one-shots kept past KeepFired, a chunk per lock
-// hold so fires due meanwhile are not held up.
-func (n *Node) forgetFired(now int64) {
-	const chunk = 2048
-	for more := true; more; {
-		n.mu.Lock()
-		i := 0
-		for ; i < chunk && i < len(n.expiring) && n.expiring[i].expires <= now; i++ {
-			t := n.expiring[i]
-			if n.timers[t.rec.ID] == t {
-				delete(n.timers, t.rec.ID)
-			}
-			t.removed = true
-		}
-		clear(n.expiring[:i])
-		n.expiring = n.expiring[i:]
-		more = i == chunk
-		n.mu.Unlock()
-	}
 }
 
 // misfireName is the protocol's name of a stored misfire policy.

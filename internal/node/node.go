@@ -92,7 +92,7 @@ type Node struct {
 	inflight    map[uint64]*fire // fires handed out and not yet acknowledged
 	retries     []*fire
 	dirty       []*timer // recurring timers whose progress is not yet recorded
-	expiring    []*timer // fired one-shots kept for retries, oldest first
+	recent      firedSet // fired one-shots kept for retries
 	fireSeq     uint64
 	checkpoints int
 	maxJitter   int64

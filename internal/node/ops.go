@@ -155,7 +155,7 @@ func (n *Node) scheduleBegin(ctx context.Context, req ScheduleRequest) scheduleW
 		if err != nil {
 			return failed(err)
 		}
-		t := n.timers[rec.ID]
+		t := n.lookup(rec.ID)
 		if t == nil {
 			if i, ok := n.far.find(rec.ID); ok {
 				e := n.far.ents[i]
@@ -214,6 +214,9 @@ func (n *Node) scheduleBegin(ctx context.Context, req ScheduleRequest) scheduleW
 			return failed(errorf(api.CodeBadRequest, "%v", err))
 		}
 		n.timers[rec.ID] = nt
+		if old != nil && old.done {
+			n.recent.forget(rec.ID)
+		}
 		var reply api.ScheduleReply
 		cp := *rec
 		wait := n.write(ctx, nt, record.OpPut, &cp, func(seq uint64) {
@@ -251,7 +254,7 @@ func (n *Node) Retried(ctx context.Context, id string, reqHash uint64) (api.Sche
 		if _, err := n.lockShard(id); err != nil {
 			return api.ScheduleReply{}, false
 		}
-		t := n.timers[id]
+		t := n.lookup(id)
 		if i, ok := n.far.find(id); ok && t == nil && n.far.ents[i].reqHash == reqHash {
 			e := n.far.ents[i]
 			n.mu.Unlock()
@@ -275,7 +278,7 @@ func (n *Node) Retried(ctx context.Context, id string, reqHash uint64) (api.Sche
 
 // live finds a timer that exists and has not fired for good. Call with n.mu held.
 func (n *Node) live(id string) (*timer, error) {
-	t := n.timers[id]
+	t := n.lookup(id)
 	if t == nil {
 		return nil, errorf(api.CodeNotFound, "no timer with Timer-Id %q", id)
 	}
@@ -513,10 +516,7 @@ func (n *Node) Trigger(ctx context.Context, id string) (api.TriggerReply, error)
 		n.disarm(t)
 		t.done = true
 		t.rec = trimmed(t.rec)
-		wait = n.write(ctx, t, record.OpDelete, &record.Timer{ID: id}, func(uint64) {
-			t.expires = time.Now().Add(n.cfg.KeepFired).UnixNano()
-			n.expiring = append(n.expiring, t)
-		})
+		wait = n.write(ctx, t, record.OpDelete, &record.Timer{ID: id}, func(uint64) { n.remember(t) })
 	} else {
 		if f.nominal > t.ackedNominal {
 			t.ackedNominal, t.ackedFires = f.nominal, f.number

@@ -53,9 +53,8 @@ type timer struct {
 	ackedNominal  int64 // latest: the recurring progress to record
 	dirty         bool  // progress not yet recorded
 
-	done    bool  // a one-shot that has fired: kept until expires for retries
-	expires int64 // Unix ns
-	removed bool  // no longer in the index
+	done    bool // a one-shot that has fired: kept in Node.fired for retries
+	removed bool // no longer in the index
 }
 
 func (t *timer) oneShot() bool { return !t.rec.Kind.Recurring() }

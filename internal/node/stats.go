@@ -194,6 +194,6 @@ func (n *Node) localStats() api.Stats {
 			s.OwnedShards = append(s.OwnedShards, i)
 		}
 	}
-	s.Timers = int64(len(n.timers) + n.far.count - len(n.expiring)) // fired one-shots kept for retries do not count
+	s.Timers = int64(len(n.timers) + n.far.count)
 	return s
 }

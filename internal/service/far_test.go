@@ -110,3 +110,32 @@ func TestFarTimers(t *testing.T) {
 		}
 	}
 }
+
+// A fired one-shot is remembered for --keep-fired: an identical retry is
+// answered (created false, no second fire); after that the id is free and
+// the same request schedules a new timer.
+func TestFiredOneShotRememberedForKeepFired(t *testing.T) {
+	n := nodetest.Start(t, nodetest.Options{KeepFired: 400 * time.Millisecond, MarkInterval: 50 * time.Millisecond})
+	nc := n.Connect()
+	fires := subscribe(t, nc, "kept.>")
+	h := map[string]string{"Timer-In": "50ms", "Timer-Subject": "kept.x", "Timer-Id": "kept"}
+	first := schedule(t, nc, h, "")
+	receive(t, fires, 5*time.Second)
+	time.Sleep(100 * time.Millisecond) // the fire's ack completes the timer
+	retry := schedule(t, nc, h, "")
+	if retry.Created || retry.Revision != first.Revision {
+		t.Fatalf("retry within keep-fired: %+v, first %+v", retry, first)
+	}
+	fails(t, call(t, nc, "get", map[string]string{"Timer-Id": "kept"}, ""), 404, "already fired")
+	select {
+	case m := <-fires:
+		t.Fatalf("the retry fired again: %v", m.Header)
+	case <-time.After(300 * time.Millisecond):
+	}
+	time.Sleep(time.Second) // past twice keep-fired: forgotten
+	fails(t, call(t, nc, "get", map[string]string{"Timer-Id": "kept"}, ""), 404, "no timer")
+	if again := schedule(t, nc, h, ""); !again.Created || again.Revision == first.Revision {
+		t.Fatalf("after keep-fired: %+v", again)
+	}
+	receive(t, fires, 5*time.Second)
+}
