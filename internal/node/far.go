@@ -3,6 +3,7 @@ package node
 import (
 	"container/heap"
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -10,9 +11,10 @@ import (
 
 	"github.com/timerd/timerd/api"
 	"github.com/timerd/timerd/internal/record"
+	"github.com/timerd/timerd/internal/wheel"
 )
 
-// The far tier: a one-shot due beyond the horizon (Config.Horizon) is not
+// The far and near tiers: a one-shot due beyond the horizon (Config.Horizon) is not
 // kept as a timer object with its definition, payload and wheel entry, but
 // as one pointer-free farEntry (its id in an arena, the record holding its
 // Put, its due time, revision and request hash: about 100 bytes with the
@@ -20,7 +22,15 @@ import (
 // records by sequence shortly before they come within the horizon; an
 // operation that changes such a timer (replace, cancel, pause, resume,
 // trigger) reads it back first. Get and list read records without keeping
-// what they read. Recurring, paused and near one-shots stay loaded.
+// what they read.
+//
+// Within the horizon, a plain one-shot is a *near* entry: the same entry,
+// armed on the wheel, with its definition encoded in a pointer-free chunk
+// of its due bucket (nearRef). It becomes a timer object only when it is
+// due (or an operation touches it). So the Go heap the garbage collector
+// scans holds only recurring, paused and in-flight timers: with a million
+// loaded one-shots the collector's mark phases, not the wheel, made the
+// fire lag's p99. Recurring, paused and written-to timers stay loaded.
 
 // farEntry is one far one-shot. An entry whose idLen is 0 is free.
 type farEntry struct {
@@ -41,6 +51,8 @@ type farRef struct {
 }
 
 type farTier struct {
+	near    map[uint32]nearRef // entries armed on the wheel, with their definitions
+	chunks  map[int64]*defChunk
 	idx     farIndex // id -> entry
 	ents    []farEntry
 	free    []uint32
@@ -53,7 +65,8 @@ type farTier struct {
 }
 
 func newFarTier(granule time.Duration) *farTier {
-	return &farTier{buckets: make(map[int64][]uint32), granule: int64(granule)}
+	return &farTier{buckets: make(map[int64][]uint32), granule: int64(granule),
+		near: make(map[uint32]nearRef), chunks: make(map[int64]*defChunk)}
 }
 
 func (f *farTier) id(i uint32) []byte {
@@ -171,7 +184,7 @@ type farIndex struct {
 	used  int
 }
 
-func (x *farIndex) find(f *farTier, h uint64, id string) (uint32, bool) {
+func (x *farIndex) find(f interface{ id(uint32) []byte }, h uint64, id string) (uint32, bool) {
 	if len(x.slots) == 0 {
 		return 0, false
 	}
@@ -266,20 +279,21 @@ func (n *Node) isFar(fireAt, now int64) bool {
 	return n.cfg.Horizon > 0 && n.far.granule > 0 && fireAt > now+int64(n.cfg.Horizon)+n.far.granule
 }
 
-// maybeDemote moves t to the far tier when it qualifies: a one-shot, not
-// paused, alone in the index under its id, with nothing in flight, due
-// beyond the horizon. Call with n.mu held.
+// maybeDemote makes t a far or near entry when it qualifies: a one-shot,
+// not paused, alone in the index under its id, armed, with nothing in
+// flight. Call with n.mu held.
 func (n *Node) maybeDemote(t *timer, now int64) {
 	if !t.oneShot() || t.rec.Paused || t.done || t.removed || t.writing > 0 || t.successor != nil ||
-		t.storedSeq == 0 || t.progSeq != 0 || t.handle == 0 || !n.isFar(t.fireAt, now) || n.timers[t.rec.ID] != t {
-		return
-	}
-	if !n.far.add(t.rec.ID, t.shard, t.storedSeq, t.rec.Revision, t.rec.ReqHash, t.rec.Due) {
+		t.storedSeq == 0 || t.progSeq != 0 || t.handle == 0 || n.timers[t.rec.ID] != t {
 		return
 	}
 	n.disarm(t)
+	if _, kept, _ := n.addEntry(t.rec, t.shard, t.storedSeq, now, true); !kept {
+		n.arm(t)
+		return
+	}
 	delete(n.timers, t.rec.ID)
-	t.removed = true // the far entry now holds its stored Put
+	t.removed = true // the entry now holds its stored Put
 	t.storedSeq = 0
 }
 
@@ -289,15 +303,16 @@ func (n *Node) materialize(i uint32, rec *record.Timer, now time.Time) *timer {
 	e := n.far.ents[i]
 	rec.Revision = e.rev
 	t := &timer{rec: rec, shard: int(e.shard), storedSeq: e.seq}
-	n.far.remove(i)
+	n.dropEntry(i)
 	n.timers[rec.ID] = t
 	n.plan(t, now, true)
 	return t
 }
 
-// promote reads the records of far entries and loads them. Call without
-// n.mu; entries changed or gone meanwhile are skipped.
-func (n *Node) promote(ctx context.Context, refs []farRef) error {
+// promote reads the records of far entries and makes them near (load
+// false) or loaded timers. Call without n.mu; entries changed or gone
+// meanwhile are skipped.
+func (n *Node) promote(ctx context.Context, refs []farRef, load bool) error {
 	n.mu.Lock()
 	var seqs []uint64
 	for _, r := range refs {
@@ -319,8 +334,18 @@ func (n *Node) promote(ctx context.Context, refs []farRef) error {
 			if op.Kind != record.OpPut {
 				continue
 			}
-			if i, ok := n.far.find(op.Timer.ID); ok && n.far.ents[i].seq == seq {
+			i, ok := n.far.find(op.Timer.ID)
+			if !ok || n.far.ents[i].seq != seq {
+				continue
+			}
+			if n.shards[n.far.ents[i].shard].loading {
+				n.far.queue(i) // its load arms it; if not, a later pass will
+				continue
+			}
+			if _, near := n.far.near[i]; load {
 				n.materialize(i, op.Timer, now)
+			} else if !near {
+				n.armNear(i, op)
 			}
 		}
 		n.mu.Unlock()
@@ -350,9 +375,14 @@ func (n *Node) promoteID(ctx context.Context, id string) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	if _, near := n.far.near[i]; near {
+		n.materialize(i, n.nearDef(i), time.Now())
+		n.mu.Unlock()
+		return true, nil
+	}
 	r := farRef{i: i, gen: n.far.ents[i].gen}
 	n.mu.Unlock()
-	if err := n.promote(ctx, []farRef{r}); err != nil {
+	if err := n.promote(ctx, []farRef{r}, true); err != nil {
 		return true, errorf(api.CodeNotReady, "timer %q could not be read back from the store: %v", id, err)
 	}
 	return true, nil
@@ -378,7 +408,7 @@ func (n *Node) promoteLoop() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err := n.promote(ctx, refs)
+		err := n.promote(ctx, refs, false)
 		cancel()
 		if err != nil {
 			// Put them back: the next tick tries again.
@@ -394,54 +424,195 @@ func (n *Node) promoteLoop() {
 	}
 }
 
-// farViews reads the records of far entries and answers their timer
-// objects, in order; entries changed meanwhile are left out. Call with n.mu
-// held: it is released while the records are read.
+// farViews answers the timer objects of entries, in order, from their
+// near definitions or by reading their records; entries changed meanwhile
+// are left out. Call with n.mu held: it is released while records are read.
 func (n *Node) farViews(ctx context.Context, is []uint32) ([]api.Timer, error) {
 	type want struct {
 		i, gen uint32
 		seq    uint64
 	}
+	out := make([]*api.Timer, len(is))
 	wants := make([]want, len(is))
-	seqs := make([]uint64, len(is))
+	var seqs []uint64
 	for k, i := range is {
 		e := &n.far.ents[i]
-		wants[k], seqs[k] = want{i: i, gen: e.gen, seq: e.seq}, e.seq
+		wants[k] = want{i: i, gen: e.gen, seq: e.seq}
+		if _, near := n.far.near[i]; near {
+			v := n.entryView(i, n.nearDef(i))
+			out[k] = &v
+		} else {
+			seqs = append(seqs, e.seq)
+		}
 	}
 	slices.Sort(seqs)
 	seqs = slices.Compact(seqs)
-	n.mu.Unlock()
 	puts := make(map[uint64]map[string]*record.Timer, len(seqs))
 	var err error
-	for _, seq := range seqs {
-		var ops []record.Op
-		if ops, err = n.store.ReadRecord(ctx, seq); err != nil {
-			break
-		}
-		m := make(map[string]*record.Timer)
-		for _, op := range lastOps(ops) {
-			if op.Kind == record.OpPut {
-				m[op.Timer.ID] = op.Timer
+	if len(seqs) > 0 {
+		n.mu.Unlock()
+		for _, seq := range seqs {
+			var ops []record.Op
+			if ops, err = n.store.ReadRecord(ctx, seq); err != nil {
+				break
 			}
+			m := make(map[string]*record.Timer)
+			for _, op := range lastOps(ops) {
+				if op.Kind == record.OpPut {
+					m[op.Timer.ID] = op.Timer
+				}
+			}
+			puts[seq] = m
 		}
-		puts[seq] = m
+		n.mu.Lock()
 	}
-	n.mu.Lock()
 	if err != nil {
 		return nil, errorf(api.CodeNotReady, "timers beyond the horizon could not be read from the store: %v", err)
 	}
-	views := make([]api.Timer, 0, len(wants))
-	for _, w := range wants {
+	views := make([]api.Timer, 0, len(is))
+	for k, w := range wants {
+		if out[k] != nil {
+			views = append(views, *out[k])
+			continue
+		}
 		e := &n.far.ents[w.i]
 		if e.gen != w.gen || e.seq != w.seq {
 			continue
 		}
-		rec := puts[w.seq][string(n.far.id(w.i))]
-		if rec == nil {
-			continue // a defect: the entry's record does not hold its Put
+		if rec := puts[w.seq][string(n.far.id(w.i))]; rec != nil {
+			views = append(views, n.entryView(w.i, rec))
 		}
-		rec.Revision = e.rev
-		views = append(views, n.view(&timer{rec: rec, shard: int(e.shard), next: e.due, fireAt: e.due}))
 	}
 	return views, nil
+}
+
+// entryView is entry i's timer object, rec its definition.
+func (n *Node) entryView(i uint32, rec *record.Timer) api.Timer {
+	e := &n.far.ents[i]
+	rec.Revision = e.rev
+	return n.view(&timer{rec: rec, shard: int(e.shard), next: e.due, fireAt: e.due})
+}
+
+
+// nearFlag marks a wheel value naming a near entry (else: a slot of n.slots).
+const nearFlag = 1 << 63
+
+// nearRef is a near entry's wheel entry and encoded definition.
+type nearRef struct {
+	handle wheel.Handle
+	off    uint64 // in the defChunk of the entry's due bucket
+	size   uint32
+}
+
+// defChunk holds the encoded definitions of the near entries of one due
+// bucket, in blocks that never move; it is dropped when its last entry goes.
+type defChunk struct {
+	blocks [][]byte
+	live   int
+}
+
+const defBlock = 1 << 20
+
+func (c *defChunk) put(def []byte) uint64 {
+	last := len(c.blocks) - 1
+	if last < 0 || len(c.blocks[last])+len(def) > cap(c.blocks[last]) {
+		c.blocks = append(c.blocks, make([]byte, 0, max(defBlock, len(def))))
+		last++
+	}
+	off := uint64(last)<<32 | uint64(len(c.blocks[last]))
+	c.blocks[last] = append(c.blocks[last], def...)
+	c.live++
+	return off
+}
+
+func (c *defChunk) get(off uint64, size uint32) []byte {
+	b := c.blocks[off>>32]
+	o := off & (1<<32 - 1)
+	return b[o : o+uint64(size)]
+}
+
+// nearEnabled: near entries are kept unless every timer is to stay loaded.
+func (n *Node) nearEnabled() bool { return n.cfg.Horizon > 0 }
+
+// armNear makes far entry i near: its definition (op, a Put) is kept in the
+// chunk of its due bucket and it is put on the wheel. Call with n.mu held.
+func (n *Node) armNear(i uint32, op record.Op) {
+	e := &n.far.ents[i]
+	n.defScratch = record.AppendOps(n.defScratch[:0], []record.Op{op})
+	key := e.due / n.far.granule
+	c := n.far.chunks[key]
+	if c == nil {
+		c = &defChunk{}
+		n.far.chunks[key] = c
+	}
+	ref := nearRef{off: c.put(n.defScratch), size: uint32(len(n.defScratch))}
+	ref.handle = n.wheel.Add(e.due, nearFlag|uint64(i))
+	n.far.near[i] = ref
+	n.poke(e.due)
+}
+
+// nearDef decodes near entry i's definition (a new copy each call).
+func (n *Node) nearDef(i uint32) *record.Timer {
+	ref := n.far.near[i]
+	def := n.far.chunks[n.far.ents[i].due/n.far.granule].get(ref.off, ref.size)
+	ops, err := record.DecodeOps(def)
+	if err != nil || len(ops) != 1 {
+		panic(fmt.Sprintf("node: near definition of %q does not decode: %v", n.far.id(i), err)) // our own encoding
+	}
+	return ops[0].Timer
+}
+
+// takeNear removes entry i's near state (not its wheel entry: the caller
+// cancelled it or the wheel handed it out) and returns its definition.
+func (n *Node) takeNear(i uint32) *record.Timer {
+	rec := n.nearDef(i)
+	delete(n.far.near, i)
+	key := n.far.ents[i].due / n.far.granule
+	if c := n.far.chunks[key]; c.live == 1 {
+		delete(n.far.chunks, key)
+	} else {
+		c.live--
+	}
+	return rec
+}
+
+// dropEntry removes entry i from the tiers, off the wheel if near. Its
+// record bookkeeping is the caller's. Call with n.mu held.
+func (n *Node) dropEntry(i uint32) {
+	if ref, ok := n.far.near[i]; ok {
+		n.wheel.Cancel(ref.handle)
+		n.takeNear(i)
+	}
+	n.far.remove(i)
+}
+
+// addEntry keeps the stored one-shot rec (its Put in record seq) as an
+// entry if it qualifies (kept false: it is to be loaded). Due within the
+// horizon, the entry is made near when arm is set, and near says so.
+// Call with n.mu held.
+func (n *Node) addEntry(rec *record.Timer, shard int, seq uint64, now int64, arm bool) (i uint32, kept, near bool) {
+	if rec.Kind.Recurring() || rec.Paused || !n.nearEnabled() {
+		return 0, false, false
+	}
+	if !n.far.add(rec.ID, shard, seq, rec.Revision, rec.ReqHash, rec.Due) {
+		return 0, false, false
+	}
+	i, _ = n.far.find(rec.ID)
+	near = !n.isFar(rec.Due, now)
+	if near && arm {
+		n.armNear(i, record.Op{Kind: record.OpPut, Timer: rec})
+	}
+	return i, true, near
+}
+
+// dueNear turns the near entry i the wheel handed out into a loaded timer,
+// due now. Call with n.mu held.
+func (n *Node) dueNear(i uint32) *timer {
+	rec := n.takeNear(i)
+	e := n.far.ents[i]
+	rec.Revision = e.rev
+	t := &timer{rec: rec, shard: int(e.shard), storedSeq: e.seq, next: rec.Due, fireAt: rec.Due}
+	n.far.remove(i)
+	n.timers[rec.ID] = t
+	return t
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/timerd/timerd/internal/record"
 )
 
 // The far tier against a map: random adds and removes, with ids crafted so
@@ -85,4 +87,35 @@ func (x *farIndex) has(h uint64, i uint32) bool {
 		}
 	}
 	return false
+}
+
+func TestFiredSetGenerations(t *testing.T) {
+	var f firedSet
+	keep := time.Second
+	fired := func(id string, hash uint64) *timer {
+		return &timer{rec: &record.Timer{ID: id, ReqHash: hash, Revision: hash + 1, Due: int64(hash)}}
+	}
+	f.rotate(0, keep)
+	f.add(fired("a", 1))
+	f.add(fired("b", 2))
+	if g := f.get("a"); g == nil || !g.done || g.rec.ReqHash != 1 || g.rec.Revision != 2 || g.rec.Due != 1 || g.oneShot() != true {
+		t.Fatalf("get a: %+v", g)
+	}
+	f.add(fired("a", 3)) // fired again under the same id: the newer one answers
+	if g := f.get("a"); g == nil || g.rec.ReqHash != 3 {
+		t.Fatalf("get a after a second fire: %+v", g)
+	}
+	f.forget("b")
+	if f.get("b") != nil || f.get("c") != nil {
+		t.Fatal("forgotten or unknown id answered")
+	}
+	f.rotate(int64(keep)/2, keep) // too early: nothing moves
+	f.rotate(int64(keep), keep)   // a new generation: a is still known
+	if f.get("a") == nil {
+		t.Fatal("a forgotten after one rotation (kept less than keep)")
+	}
+	f.rotate(2*int64(keep), keep)
+	if f.get("a") != nil {
+		t.Fatal("a still known after two rotations")
+	}
 }

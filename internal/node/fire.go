@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go"
 
 	"github.com/timerd/timerd/api"
@@ -227,10 +228,15 @@ func (n *Node) collectDue(now int64, due []*fire) []*fire {
 	// The wheel may not be called from its callback: collect, then hand out
 	// (which re-arms recurring timers).
 	n.dueSlots = n.dueSlots[:0]
-	n.wheel.Advance(now, func(slot uint64, _ int64) { n.dueSlots = append(n.dueSlots, uint32(slot)) })
-	for _, slot := range n.dueSlots {
-		t := n.slots[slot]
-		n.freeSlot(t)
+	n.wheel.Advance(now, func(v uint64, _ int64) { n.dueSlots = append(n.dueSlots, v) })
+	for _, v := range n.dueSlots {
+		var t *timer
+		if v&nearFlag != 0 {
+			t = n.dueNear(uint32(v))
+		} else {
+			t = n.slots[v]
+			n.freeSlot(t)
+		}
 		n.lag.add(time.Duration(now - t.fireAt))
 		due = append(due, n.handOut(t, now))
 	}
@@ -348,7 +354,6 @@ func (n *Node) complete(t *timer) {
 	s := n.shards[t.shard]
 	s.release(t)
 	s.firedSince = true
-	t.rec = trimmed(t.rec)
 	n.remember(t)
 }
 
@@ -372,48 +377,81 @@ func (n *Node) lookup(id string) *timer {
 
 // firedSet remembers fired one-shots for at least KeepFired so that an
 // identical retry of the request that created one is answered, not
-// scheduled again. Two generations are swapped wholesale, so forgetting
-// costs no work per timer under the lock (a map delete per fired timer was
-// the largest lock holder at 20,000 fires/s).
+// scheduled again. What a retry needs (request hash, revision, due time) is
+// kept pointer-free, in two generations swapped wholesale: forgetting costs
+// no work per timer under the lock, and at 20,000 fires/s the set adds
+// nothing for the garbage collector to scan (as timer objects it made the
+// mark phases, and so the fire lag's p99, grow with the fire rate).
 type firedSet struct {
-	cur, prev map[string]*timer
+	cur, prev firedGen
 	since     int64 // when cur was started (Unix ns)
 }
 
-func (f *firedSet) get(id string) *timer {
-	if t := f.cur[id]; t != nil {
-		return t
+type firedGen struct {
+	idx  farIndex
+	ents []firedEntry
+	ids  []byte
+}
+
+type firedEntry struct {
+	reqHash, rev uint64
+	due          int64
+	idOff        uint64
+	idLen        uint32
+	gone         bool // forgotten: the id was scheduled again
+}
+
+func (g *firedGen) id(i uint32) []byte {
+	e := &g.ents[i]
+	return g.ids[e.idOff : e.idOff+uint64(e.idLen)]
+}
+
+func (g *firedGen) get(id string) (*firedEntry, bool) {
+	i, ok := g.idx.find(g, xxhash.Sum64String(id), id)
+	if !ok || g.ents[i].gone {
+		return nil, false
 	}
-	return f.prev[id]
+	return &g.ents[i], true
+}
+
+// get answers a fired one-shot as a timer object (done), or nil.
+func (f *firedSet) get(id string) *timer {
+	e, ok := f.cur.get(id)
+	if !ok {
+		if e, ok = f.prev.get(id); !ok {
+			return nil
+		}
+	}
+	return &timer{done: true, rec: &record.Timer{ID: id, Kind: record.KindAt, Due: e.due, ReqHash: e.reqHash, Revision: e.rev}}
 }
 
 func (f *firedSet) add(t *timer) {
-	if f.cur == nil {
-		f.cur = make(map[string]*timer)
+	g := &f.cur
+	if i, ok := g.idx.find(g, xxhash.Sum64String(t.rec.ID), t.rec.ID); ok {
+		// Fired again under the same id (or forgotten): the newer one counts.
+		e := &g.ents[i]
+		e.reqHash, e.rev, e.due, e.gone = t.rec.ReqHash, t.rec.Revision, t.rec.Due, false
+		return
 	}
-	f.cur[t.rec.ID] = t
+	i := uint32(len(g.ents))
+	g.ents = append(g.ents, firedEntry{reqHash: t.rec.ReqHash, rev: t.rec.Revision, due: t.rec.Due,
+		idOff: uint64(len(g.ids)), idLen: uint32(len(t.rec.ID))})
+	g.ids = append(g.ids, t.rec.ID...)
+	g.idx.insert(xxhash.Sum64String(t.rec.ID), i)
 }
 
 func (f *firedSet) forget(id string) {
-	delete(f.cur, id)
-	delete(f.prev, id)
+	for _, g := range []*firedGen{&f.cur, &f.prev} {
+		if e, ok := g.get(id); ok {
+			e.gone = true
+		}
+	}
 }
-
-func (f *firedSet) len() int { return len(f.cur) + len(f.prev) }
 
 // rotate starts a new generation once the current one is keep old: an
 // entry is then kept between keep and twice keep.
 func (f *firedSet) rotate(now int64, keep time.Duration) {
 	if now-f.since >= int64(keep) {
-		f.prev, f.cur, f.since = f.cur, nil, now
+		f.prev, f.cur, f.since = f.cur, firedGen{}, now
 	}
-}
-
-// trimmed is a fired one-shot's definition without what only a fire needs
-// (payload, headers): kept for retries of its request, it should cost
-// little. A copy, so a message being built from the original is unaffected.
-func trimmed(r *record.Timer) *record.Timer {
-	cp := *r
-	cp.Payload, cp.Headers = nil, nil
-	return &cp
 }

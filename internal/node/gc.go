@@ -218,7 +218,11 @@ func (n *Node) rewriteLive(ctx context.Context, seq uint64, ops []record.Op) {
 	for _, op := range ops {
 		id := op.Timer.ID
 		if i, ok := n.far.find(id); ok {
-			if e := &n.far.ents[i]; e.seq == seq && op.Kind == record.OpPut && !n.shards[e.shard].loading {
+			e := &n.far.ents[i]
+			if _, near := n.far.near[i]; near && e.due < soon {
+				continue
+			}
+			if e.seq == seq && op.Kind == record.OpPut && !n.shards[e.shard].loading {
 				n.rewriteFar(ctx, i, op.Timer)
 			}
 			continue

@@ -34,7 +34,7 @@ func (n *Node) load(ctx context.Context, shards []int) error {
 		}
 		for i := range n.far.ents {
 			if e := &n.far.ents[i]; e.idLen != 0 && int(e.shard) == id {
-				n.far.remove(uint32(i))
+				n.dropEntry(uint32(i))
 			}
 		}
 		s.reset()
@@ -55,6 +55,14 @@ func (n *Node) load(ctx context.Context, shards []int) error {
 	// are read, so a load never holds every definition at once.
 	loaded := make(map[string]*timer)
 	horizonFrom := time.Now().UnixNano()
+	// Near entries are armed once the replay is done: a later operation of
+	// the replay may still delete or replace them.
+	type nearLater struct {
+		i, gen uint32
+		seq    uint64
+		op     record.Op
+	}
+	var near []nearLater
 	err := n.store.Replay(ctx, shards, func(sh int, seq uint64, ops []record.Op) error {
 		n.mu.Lock()
 		defer n.mu.Unlock()
@@ -68,7 +76,7 @@ func (n *Node) load(ctx context.Context, shards []int) error {
 					continue
 				}
 				stub := timer{storedSeq: n.far.ents[i].seq}
-				n.far.remove(i)
+				n.dropEntry(i)
 				if op.Kind == record.OpDelete {
 					s.applyStored(&stub, seq, record.OpDelete)
 					continue
@@ -81,17 +89,21 @@ func (n *Node) load(ctx context.Context, shards []int) error {
 				if r.Revision == 0 {
 					r.Revision = seq
 				}
-				if !r.Kind.Recurring() && !r.Paused && n.isFar(r.Due, horizonFrom) {
+				fired := r.Due <= s.mark.Through && seq <= s.mark.Seq // dropped at the end
+				if !r.Kind.Recurring() && !r.Paused && !fired && n.nearEnabled() {
 					if t != nil {
 						s.release(t)
 						delete(loaded, id)
 					}
 					var stub timer
 					s.applyStored(&stub, seq, record.OpPut)
-					if n.far.add(id, sh, seq, r.Revision, r.ReqHash, r.Due) {
+					if i, kept, isNear := n.addEntry(r, sh, seq, horizonFrom, false); kept {
+						if isNear {
+							near = append(near, nearLater{i: i, gen: n.far.ents[i].gen, seq: seq, op: op})
+						}
 						continue
 					}
-					s.release(&stub) // a hash taken by another far id: keep it loaded
+					s.release(&stub) // not kept as an entry: load it
 					t = nil
 				}
 				if t == nil {
@@ -126,6 +138,11 @@ func (n *Node) load(ctx context.Context, shards []int) error {
 	replayThrough := n.prevAlive
 	if n.ready {
 		replayThrough = now.UnixNano()
+	}
+	for _, p := range near {
+		if _, armed := n.far.near[p.i]; !armed && n.far.ents[p.i].gen == p.gen && n.far.ents[p.i].seq == p.seq {
+			n.armNear(p.i, p.op)
+		}
 	}
 	for id, t := range loaded {
 		s := n.shards[t.shard]

@@ -87,7 +87,8 @@ type Node struct {
 	wheel       *wheel.Wheel
 	slots       []*timer // wheel value -> timer
 	freeSlots   []uint32
-	dueSlots    []uint32 // scratch of collectDue
+	dueSlots    []uint64 // scratch of collectDue
+	defScratch  []byte   // scratch of armNear
 	shards      []*shard
 	inflight    map[uint64]*fire // fires handed out and not yet acknowledged
 	retries     []*fire

@@ -515,7 +515,6 @@ func (n *Node) Trigger(ctx context.Context, id string) (api.TriggerReply, error)
 	if t.oneShot() {
 		n.disarm(t)
 		t.done = true
-		t.rec = trimmed(t.rec)
 		wait = n.write(ctx, t, record.OpDelete, &record.Timer{ID: id}, func(uint64) { n.remember(t) })
 	} else {
 		if f.nominal > t.ackedNominal {
