@@ -493,7 +493,6 @@ func (n *Node) entryView(i uint32, rec *record.Timer) api.Timer {
 	return n.view(&timer{rec: rec, shard: int(e.shard), next: e.due, fireAt: e.due})
 }
 
-
 // nearFlag marks a wheel value naming a near entry (else: a slot of n.slots).
 const nearFlag = 1 << 63
 
