@@ -274,19 +274,33 @@ func (s *Store) Replay(ctx context.Context, shards []int, fn func(shard int, seq
 	if len(shards) == 0 {
 		return nil
 	}
-	filters := make([]string, 0, len(shards))
-	if len(shards) == s.shards {
-		filters = append(filters, s.subject+"t.>")
-	} else {
+	// All shards: no filter. A filtered consumer makes the server count its
+	// pending messages by walking the subject tree, one key per record
+	// (seconds at a million timers); the few other keys are skipped here.
+	var filters []string
+	all := len(shards) == s.shards
+	if !all {
 		for _, sh := range shards {
 			filters = append(filters, s.subject+"t."+strconv.Itoa(sh)+".>")
 		}
 	}
-	// The consumer is dropped by the server soon after the replay ends.
-	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters, InactiveThreshold: 2 * time.Second})
+	// One plain pull consumer for the whole replay: an ordered consumer
+	// re-creates its server consumer for every fetch, and each creation
+	// past the first sequence counts pending messages by walking the subject
+	// tree (one key per record: seconds at a million timers). It is deleted
+	// at the end; were that to fail, the server drops it when inactive.
+	cons, err := s.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckNonePolicy,
+		FilterSubjects: filters, InactiveThreshold: 10 * time.Second, MemoryStorage: true})
 	if err != nil {
 		return fmt.Errorf("replay consumer: %w", err)
 	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
+	}()
+	delivered := uint64(0) // consumer sequence of the last message: a gap is a loss
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("replay consumer info: %w", err)
@@ -314,6 +328,15 @@ func (s *Store) Replay(ctx context.Context, shards []int, fn func(shard int, seq
 				failed = fmt.Errorf("replay metadata: %w", err)
 				continue
 			}
+			if meta.Sequence.Consumer != delivered+1 {
+				failed = fmt.Errorf("replay: message %d of the replay arrived after %d", meta.Sequence.Consumer, delivered)
+				continue
+			}
+			delivered = meta.Sequence.Consumer
+			done = meta.NumPending == 0
+			if all && !strings.HasPrefix(m.Subject(), s.subject+"t.") {
+				continue // cfg, lease, marks
+			}
 			shard, err := s.shardOf(m.Subject())
 			if err != nil {
 				failed = err
@@ -328,7 +351,6 @@ func (s *Store) Replay(ctx context.Context, shards []int, fn func(shard int, seq
 				failed = err
 				continue
 			}
-			done = meta.NumPending == 0
 		}
 		if failed != nil {
 			return failed
