@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -72,18 +73,19 @@ func headerName(h string) string { return h }
 // kept for the fires, in a stable order.
 func fromHeaders(h map[string][]string, payload []byte) (*fields, *node.Error) {
 	f := &fields{payload: payload, name: headerName}
+	var buf [64]byte
 	for key, values := range h {
-		lower := strings.ToLower(key)
+		lower := toLower(buf[:0], key)
 		switch {
-		case strings.HasPrefix(lower, "nats-"):
+		case bytes.HasPrefix(lower, []byte("nats-")):
 			continue
-		case strings.HasPrefix(lower, "timer-"):
-			field, ok := scheduleHeaders[lower]
+		case bytes.HasPrefix(lower, []byte("timer-")):
+			field, ok := scheduleHeaders[string(lower)]
 			if !ok {
 				return nil, badf("unknown header %s; schedule accepts %s", key, acceptedHeaders())
 			}
 			if len(values) > 1 {
-				return nil, badf("header %s was sent %d times; send it once", canonicalHeader(lower), len(values))
+				return nil, badf("header %s was sent %d times; send it once", canonicalHeader(string(lower)), len(values))
 			}
 			*field(f) = strings.TrimSpace(values[0])
 		default:
@@ -96,6 +98,22 @@ func fromHeaders(h map[string][]string, payload []byte) (*fields, *node.Error) {
 	return f, nil
 }
 
+// toLower is strings.ToLower(s) written into buf: no allocation for the
+// usual header name, ASCII and short.
+func toLower(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return append(buf[:0], strings.ToLower(s)...)
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	return buf
+}
+
 func acceptedHeaders() string {
 	names := make([]string, 0, len(scheduleHeaders))
 	for k := range scheduleHeaders {
@@ -105,44 +123,44 @@ func acceptedHeaders() string {
 	return strings.Join(names, ", ")
 }
 
-// fromItem reads one batch element.
-func fromItem(it api.BatchItem) (*fields, *node.Error) {
-	f := &fields{
-		id: strings.TrimSpace(it.ID), subject: strings.TrimSpace(it.Subject), in: strings.TrimSpace(it.In),
-		at: strings.TrimSpace(it.At), cron: strings.TrimSpace(it.Cron), repeat: strings.TrimSpace(it.Repeat),
-		zone: strings.TrimSpace(it.TimeZone), start: strings.TrimSpace(it.Start), end: strings.TrimSpace(it.End),
-		misfire: strings.TrimSpace(it.Misfire), jitter: strings.TrimSpace(it.Jitter),
-		name: batchFieldName,
+// fromItem reads one batch element. Its fields are a value, not each an
+// allocation: the batch's loop holds them one at a time.
+func fromItem(it *batchItem) (fields, *node.Error) {
+	f := fields{
+		id: strings.TrimSpace(it.id), subject: strings.TrimSpace(it.subject), in: strings.TrimSpace(it.in),
+		at: strings.TrimSpace(it.at), cron: strings.TrimSpace(it.cron), repeat: strings.TrimSpace(it.repeat),
+		zone: strings.TrimSpace(it.zone), start: strings.TrimSpace(it.start), end: strings.TrimSpace(it.end),
+		misfire: strings.TrimSpace(it.misfire), jitter: strings.TrimSpace(it.jitter),
+		headers: it.headers, name: batchFieldName,
 	}
-	if it.MaxFires != nil {
-		f.maxFires = strconv.FormatInt(*it.MaxFires, 10)
+	if it.hasMaxFires {
+		f.maxFires = strconv.FormatInt(it.maxFires, 10)
 	}
-	if it.Replace {
+	if it.replace {
 		f.replace = "true"
 	}
 	switch {
-	case it.Data != nil && it.DataB64 != nil:
-		return nil, badf("give data or data_b64, not both")
-	case it.Data != nil:
-		f.payload = []byte(*it.Data)
-	case it.DataB64 != nil:
-		p, err := base64.StdEncoding.DecodeString(*it.DataB64)
+	case it.hasData && it.hasDataB64:
+		return fields{}, badf("give data or data_b64, not both")
+	case it.hasData:
+		f.payload = it.data
+	case it.hasDataB64:
+		p := make([]byte, base64.StdEncoding.DecodedLen(len(it.dataB64)))
+		n, err := base64.StdEncoding.Decode(p, it.dataB64)
 		if err != nil {
-			return nil, badf("data_b64 is not standard base64: %v", err)
+			return fields{}, badf("data_b64 is not standard base64: %v", err)
 		}
-		f.payload = p
+		f.payload = p[:n]
 	}
-	for k, v := range it.Headers {
-		lower := strings.ToLower(k)
+	for _, h := range it.headers {
+		lower := strings.ToLower(h.Key)
 		if strings.HasPrefix(lower, "timer-") || strings.HasPrefix(lower, "nats-") {
-			return nil, badf("headers: %q is reserved (Timer-* and Nats-* are not kept); use the element's fields instead", k)
+			return fields{}, badf("headers: %q is reserved (Timer-* and Nats-* are not kept); use the element's fields instead", h.Key)
 		}
-		if !validHeaderKey(k) || strings.ContainsAny(v, "\r\n") {
-			return nil, badf("headers: %q is not a valid NATS header (name: printable ASCII without ':' or spaces; value: no line breaks)", k)
+		if !validHeaderKey(h.Key) || strings.ContainsAny(h.Value, "\r\n") {
+			return fields{}, badf("headers: %q is not a valid NATS header (name: printable ASCII without ':' or spaces; value: no line breaks)", h.Key)
 		}
-		f.headers = append(f.headers, record.Header{Key: k, Value: v})
 	}
-	slices.SortFunc(f.headers, func(a, b record.Header) int { return strings.Compare(a.Key, b.Key) })
 	return f, nil
 }
 
@@ -159,13 +177,17 @@ func validHeaderKey(k string) bool {
 }
 
 // batchFieldName names a header's batch field: Timer-Max-Fires -> max_fires.
-func batchFieldName(header string) string {
-	s := strings.TrimPrefix(strings.ToLower(header), "timer-")
-	if s == "time-zone" {
-		return "time_zone"
+func batchFieldName(header string) string { return batchFieldNames[header] }
+
+// batchFieldNames are the names of batchFieldName, made once: build names
+// fields on every request, not only to report an error.
+var batchFieldNames = func() map[string]string {
+	names := make(map[string]string, len(scheduleHeaders))
+	for lower := range scheduleHeaders {
+		names[canonicalHeader(lower)] = strings.ReplaceAll(strings.TrimPrefix(lower, "timer-"), "-", "_")
 	}
-	return strings.ReplaceAll(s, "-", "_")
-}
+	return names
+}()
 
 func badf(format string, args ...any) *node.Error {
 	return &node.Error{Code: api.CodeBadRequest, Msg: fmt.Sprintf(format, args...)}
@@ -202,7 +224,7 @@ func (l *limits) build(f *fields, now time.Time) (node.ScheduleRequest, *node.Er
 		kind          record.Kind
 	}{{api.HeaderIn, f.in, record.KindIn}, {api.HeaderAt, f.at, record.KindAt}, {api.HeaderCron, f.cron, record.KindCron}, {api.HeaderRepeat, f.repeat, record.KindRepeat}} {
 		if k.value != "" {
-			given = append(given, n(k.header))
+			given = append(given, k.header)
 			r.Kind, r.Spec = k.kind, k.value
 		}
 	}
@@ -211,6 +233,9 @@ func (l *limits) build(f *fields, now time.Time) (node.ScheduleRequest, *node.Er
 		return req, badf("when to fire is missing: give one of %s, %s, %s or %s", n(api.HeaderIn), n(api.HeaderAt), n(api.HeaderCron), n(api.HeaderRepeat))
 	case 1:
 	default:
+		for i, h := range given {
+			given[i] = n(h)
+		}
 		return req, badf("%s were all given; give exactly one of them", strings.Join(given, " and "))
 	}
 	if err := parseWhen(r, f, now); err != nil {
@@ -395,23 +420,26 @@ func kindName(k record.Kind) string {
 }
 
 // hash identifies the request: its Timer-* fields as sent, subject, kept
-// headers and payload. An identical retry has the same hash.
+// headers and payload. An identical retry has the same hash. It is stored
+// with the timer, so the bytes hashed may never change.
 func (f *fields) hash() uint64 {
-	d := xxhash.New()
-	var buf []byte
+	// All but the payload go in one write: xxhash costs per write. (The
+	// buffer is small: requests run on new goroutines' small stacks.)
+	var scratch [128]byte
+	buf := scratch[:0]
 	for _, s := range []string{f.id, f.subject, f.in, f.at, f.cron, f.repeat, f.zone, f.start, f.end,
 		f.maxFires, strings.ToLower(f.misfire), f.jitter, strings.ToLower(f.replace), f.expected} {
-		buf = binary.AppendUvarint(buf[:0], uint64(len(s)))
-		_, _ = d.Write(buf)
-		_, _ = d.WriteString(s)
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
 	}
 	for _, h := range f.headers {
-		buf = binary.AppendUvarint(buf[:0], uint64(len(h.Key)))
+		buf = binary.AppendUvarint(buf, uint64(len(h.Key)))
 		buf = binary.AppendUvarint(buf, uint64(len(h.Value)))
-		_, _ = d.Write(buf)
-		_, _ = d.WriteString(h.Key)
-		_, _ = d.WriteString(h.Value)
+		buf = append(buf, h.Key...)
+		buf = append(buf, h.Value...)
 	}
+	d := xxhash.New()
+	_, _ = d.Write(buf)
 	_, _ = d.Write(f.payload)
 	return d.Sum64()
 }
@@ -458,7 +486,7 @@ func (l *limits) checkSubject(header, s string) *node.Error {
 	if strings.ContainsAny(s, " \t\r\n") {
 		return badf("%s %q contains white space; want a literal NATS subject like orders.timeout", header, s)
 	}
-	for _, tok := range strings.Split(s, ".") {
+	for tok := range strings.SplitSeq(s, ".") {
 		switch tok {
 		case "":
 			return badf("%s %q has an empty token; want a literal NATS subject like orders.timeout", header, s)
@@ -474,7 +502,7 @@ func (l *limits) checkSubject(header, s string) *node.Error {
 		return forbidden("subjects starting with $ are reserved for NATS")
 	case s == "_INBOX" || strings.HasPrefix(s, "_INBOX."):
 		return forbidden("_INBOX subjects are reserved for replies")
-	case s == l.prefix || strings.HasPrefix(s, l.prefix+"."):
+	case s == l.prefix || strings.HasPrefix(s, l.prefix) && s[len(l.prefix)] == '.':
 		return forbidden(fmt.Sprintf("subjects under %s. are timerd's own API", l.prefix))
 	}
 	for _, filter := range l.allow {

@@ -25,26 +25,27 @@ import (
 
 // Config configures the API service.
 type Config struct {
-	Prefix        string   // API subject prefix (default api.DefaultPrefix)
-	MaxPayload    int      // bytes (default api.DefaultPayload)
-	MaxBatch      int      // timers per batch (default api.DefaultMaxBatch)
-	AllowSubjects []string // fire subject allow-list (default ">")
-	MaxInFlight   int      // requests handled at once; beyond: 429 (default 20000)
-	Timeout       time.Duration
+	Prefix        string        // API subject prefix (default api.DefaultPrefix)
+	MaxPayload    int           // bytes (default api.DefaultPayload)
+	MaxBatch      int           // timers per batch (default api.DefaultMaxBatch)
+	AllowSubjects []string      // fire subject allow-list (default ">")
+	MaxInFlight   int           // requests handled at once; beyond: 429 (default 20000)
+	Timeout       time.Duration // per request, then 503; up to 1/64 more (default 30s)
 	Version       string
 	Logger        *slog.Logger
 }
 
 // Service is the running micro service.
 type Service struct {
-	nc     *nats.Conn
-	cfg    Config
-	node   *node.Node
-	svc    micro.Service
-	limits limits
-	slots  chan struct{}
-	wg     sync.WaitGroup
-	log    *slog.Logger
+	nc        *nats.Conn
+	cfg       Config
+	node      *node.Node
+	svc       micro.Service
+	limits    limits
+	deadlines *deadlines
+	slots     chan struct{}
+	wg        sync.WaitGroup
+	log       *slog.Logger
 }
 
 // Start registers the micro service and its endpoints on nc.
@@ -74,7 +75,8 @@ func Start(nc *nats.Conn, n *node.Node, cfg Config) (*Service, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{nc: nc, cfg: cfg, node: n, slots: make(chan struct{}, cfg.MaxInFlight), log: cfg.Logger,
-		limits: limits{prefix: cfg.Prefix, maxPayload: cfg.MaxPayload, allow: cfg.AllowSubjects}}
+		limits:    limits{prefix: cfg.Prefix, maxPayload: cfg.MaxPayload, allow: cfg.AllowSubjects},
+		deadlines: newDeadlines(cfg.Timeout)}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        api.ServiceName,
 		Version:     cfg.Version,
@@ -121,6 +123,7 @@ func (s *Service) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return errors.Join(err, fmt.Errorf("requests still being handled: %w", ctx.Err()))
 	}
+	s.deadlines.release()
 	return err
 }
 
@@ -139,9 +142,7 @@ func (s *Service) handler(h func(context.Context, micro.Request) (any, error)) m
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-s.slots }()
-			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
-			defer cancel()
-			reply, err := h(ctx, req)
+			reply, err := h(s.deadlines.forRequest(), req)
 			if err != nil {
 				s.respondError(req, err)
 				return
@@ -198,14 +199,12 @@ func (s *Service) schedule(ctx context.Context, req micro.Request) (any, error) 
 
 func (s *Service) batch(ctx context.Context, req micro.Request) (any, error) {
 	now := time.Now()
-	var items []api.BatchItem
 	data := req.Data()
-	if len(strings.TrimSpace(string(data))) == 0 || strings.TrimSpace(string(data))[0] != '[' {
+	if !looksLikeArray(data) {
 		return nil, badf("batch body must be a JSON array of timers, for example [{\"id\":\"a\",\"subject\":\"demo.x\",\"in\":\"5s\",\"data\":\"hi\"}]")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&items); err != nil {
+	items, err := decodeBatch(data, s.cfg.MaxBatch)
+	if err != nil {
 		return nil, badf("batch body is not a valid JSON array of timers: %v", err)
 	}
 	if len(items) == 0 {
@@ -215,19 +214,21 @@ func (s *Service) batch(ctx context.Context, req micro.Request) (any, error) {
 		return nil, &node.Error{Code: api.CodeTooLarge, Msg: fmt.Sprintf("batch has %d timers; the limit is %d (--max-batch)", len(items), s.cfg.MaxBatch)}
 	}
 	results := make([]api.BatchResult, len(items))
-	var reqs []node.ScheduleRequest
-	var at []int
-	for i, it := range items {
-		f, perr := fromItem(it)
+	reqs := make([]node.ScheduleRequest, 0, len(items))
+	at := make([]int, 0, len(items))
+	for i := range items {
+		f, perr := fromItem(&items[i])
 		var r node.ScheduleRequest
 		if perr == nil {
-			r, perr = s.limits.build(f, now)
+			r, perr = s.limits.build(&f, now)
+			if perr != nil {
+				if reply, ok := s.retried(ctx, &f, perr); ok {
+					results[i] = api.BatchResult{ScheduleReply: reply}
+					continue
+				}
+			}
 		}
 		if perr != nil {
-			if reply, ok := s.retried(ctx, f, perr); ok {
-				results[i] = api.BatchResult{ScheduleReply: reply}
-				continue
-			}
 			results[i] = api.BatchResult{Error: fmt.Sprintf("element %d: %s", i, perr.Msg), Code: perr.Code}
 			continue
 		}
@@ -252,7 +253,7 @@ func (s *Service) batch(ctx context.Context, req micro.Request) (any, error) {
 // sent but fails validation now (its Timer-Start has passed, say): the timer
 // it created is answered as any identical retry is.
 func (s *Service) retried(ctx context.Context, f *fields, perr *node.Error) (api.ScheduleReply, bool) {
-	if f == nil || f.id == "" || perr.Code != api.CodeBadRequest {
+	if f.id == "" || perr.Code != api.CodeBadRequest {
 		return api.ScheduleReply{}, false
 	}
 	return s.node.Retried(ctx, f.id, f.hash())
