@@ -82,9 +82,10 @@ func (f *farTier) find(id string) (uint32, bool) {
 	return f.idx.find(f, xxhash.Sum64String(id), id)
 }
 
-// add makes an entry for a one-shot that is in no tier. It fails for an
-// id too long for an entry: that timer then stays loaded.
-func (f *farTier) add(id string, shard int, seq, rev, reqHash uint64, due int64) bool {
+// add makes an entry for a one-shot that is in no tier, queued in the
+// bucket of its due time when it is far. It fails for an id too long for
+// an entry: that timer then stays loaded.
+func (f *farTier) add(id string, shard int, seq, rev, reqHash uint64, due int64, far bool) bool {
 	if len(id) == 0 || len(id) > 1<<16-1 {
 		return false
 	}
@@ -102,7 +103,9 @@ func (f *farTier) add(id string, shard int, seq, rev, reqHash uint64, due int64)
 	f.ids = append(f.ids, id...)
 	f.idx.insert(xxhash.Sum64String(id), i)
 	f.count++
-	f.queue(i)
+	if far {
+		f.queue(i)
+	}
 	return true
 }
 
@@ -316,7 +319,8 @@ func (n *Node) promote(ctx context.Context, refs []farRef, load bool) error {
 	n.mu.Lock()
 	var seqs []uint64
 	for _, r := range refs {
-		if e := &n.far.ents[r.i]; e.gen == r.gen && e.idLen != 0 {
+		_, near := n.far.near[r.i]
+		if e := &n.far.ents[r.i]; e.gen == r.gen && e.idLen != 0 && (load || !near) {
 			seqs = append(seqs, e.seq)
 		}
 	}
@@ -593,11 +597,11 @@ func (n *Node) addEntry(rec *record.Timer, shard int, seq uint64, now int64, arm
 	if rec.Kind.Recurring() || rec.Paused || !n.nearEnabled() {
 		return 0, false, false
 	}
-	if !n.far.add(rec.ID, shard, seq, rec.Revision, rec.ReqHash, rec.Due) {
+	near = !n.isFar(rec.Due, now)
+	if !n.far.add(rec.ID, shard, seq, rec.Revision, rec.ReqHash, rec.Due, !near) {
 		return 0, false, false
 	}
 	i, _ = n.far.find(rec.ID)
-	near = !n.isFar(rec.Due, now)
 	if near && arm {
 		n.armNear(i, record.Op{Kind: record.OpPut, Timer: rec})
 	}

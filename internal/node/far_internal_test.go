@@ -27,7 +27,7 @@ func TestFarTierAgainstMap(t *testing.T) {
 			delete(want, id)
 		} else if !exists {
 			due := rng.Int64N(1000) * int64(time.Second)
-			if !f.add(id, 0, uint64(step), uint64(step), 0, due) {
+			if !f.add(id, 0, uint64(step), uint64(step), 0, due, true) {
 				t.Fatalf("add(%q) refused", id)
 			}
 			want[id] = due

@@ -281,10 +281,12 @@ func fireMsg(r *record.Timer, nominal, number int64) *nats.Msg {
 		m.Header[h.Key] = append(m.Header[h.Key], h.Value)
 	}
 	due := time.Unix(0, nominal)
-	m.Header[api.HeaderID] = []string{r.ID}
-	m.Header[api.HeaderDue] = []string{api.FormatTime(due)}
-	m.Header[api.HeaderFire] = []string{strconv.FormatInt(number, 10)}
-	m.Header[api.HeaderMsgID] = []string{MsgID(r.ID, due)}
+	v := make([]string, 4) // one allocation for the four values
+	v[0], v[1], v[2], v[3] = r.ID, api.FormatTime(due), strconv.FormatInt(number, 10), MsgID(r.ID, due)
+	m.Header[api.HeaderID] = v[0:1:1]
+	m.Header[api.HeaderDue] = v[1:2:2]
+	m.Header[api.HeaderFire] = v[2:3:3]
+	m.Header[api.HeaderMsgID] = v[3:4:4]
 	return m
 }
 
