@@ -128,7 +128,8 @@ func (f *farTier) remove(i uint32) {
 	f.free = append(f.free, i)
 	f.count--
 	if f.count == 0 {
-		f.ents, f.free, f.ids, f.deadIDs = f.ents[:0], f.free[:0], f.ids[:0], 0
+		// Entries are kept (free) so their generations never repeat.
+		f.ids, f.deadIDs = f.ids[:0], 0
 		f.idx = farIndex{}
 		clear(f.buckets)
 		f.keys = f.keys[:0]
