@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go"
 
 	"github.com/timerd/timerd/api"
@@ -375,85 +374,4 @@ func (n *Node) lookup(id string) *timer {
 		return t
 	}
 	return n.recent.get(id)
-}
-
-// firedSet remembers fired one-shots for at least KeepFired so that an
-// identical retry of the request that created one is answered, not
-// scheduled again. What a retry needs (request hash, revision, due time) is
-// kept pointer-free, in two generations swapped wholesale: forgetting costs
-// no work per timer under the lock, and at 20,000 fires/s the set adds
-// nothing for the garbage collector to scan (as timer objects it made the
-// mark phases, and so the fire lag's p99, grow with the fire rate).
-type firedSet struct {
-	cur, prev firedGen
-	since     int64 // when cur was started (Unix ns)
-}
-
-type firedGen struct {
-	idx  farIndex
-	ents []firedEntry
-	ids  []byte
-}
-
-type firedEntry struct {
-	reqHash, rev uint64
-	due          int64
-	idOff        uint64
-	idLen        uint32
-	gone         bool // forgotten: the id was scheduled again
-}
-
-func (g *firedGen) id(i uint32) []byte {
-	e := &g.ents[i]
-	return g.ids[e.idOff : e.idOff+uint64(e.idLen)]
-}
-
-func (g *firedGen) get(id string) (*firedEntry, bool) {
-	i, ok := g.idx.find(g, xxhash.Sum64String(id), id)
-	if !ok || g.ents[i].gone {
-		return nil, false
-	}
-	return &g.ents[i], true
-}
-
-// get answers a fired one-shot as a timer object (done), or nil.
-func (f *firedSet) get(id string) *timer {
-	e, ok := f.cur.get(id)
-	if !ok {
-		if e, ok = f.prev.get(id); !ok {
-			return nil
-		}
-	}
-	return &timer{done: true, rec: &record.Timer{ID: id, Kind: record.KindAt, Due: e.due, ReqHash: e.reqHash, Revision: e.rev}}
-}
-
-func (f *firedSet) add(t *timer) {
-	g := &f.cur
-	if i, ok := g.idx.find(g, xxhash.Sum64String(t.rec.ID), t.rec.ID); ok {
-		// Fired again under the same id (or forgotten): the newer one counts.
-		e := &g.ents[i]
-		e.reqHash, e.rev, e.due, e.gone = t.rec.ReqHash, t.rec.Revision, t.rec.Due, false
-		return
-	}
-	i := uint32(len(g.ents))
-	g.ents = append(g.ents, firedEntry{reqHash: t.rec.ReqHash, rev: t.rec.Revision, due: t.rec.Due,
-		idOff: uint64(len(g.ids)), idLen: uint32(len(t.rec.ID))})
-	g.ids = append(g.ids, t.rec.ID...)
-	g.idx.insert(xxhash.Sum64String(t.rec.ID), i)
-}
-
-func (f *firedSet) forget(id string) {
-	for _, g := range []*firedGen{&f.cur, &f.prev} {
-		if e, ok := g.get(id); ok {
-			e.gone = true
-		}
-	}
-}
-
-// rotate starts a new generation once the current one is keep old: an
-// entry is then kept between keep and twice keep.
-func (f *firedSet) rotate(now int64, keep time.Duration) {
-	if now-f.since >= int64(keep) {
-		f.prev, f.cur, f.since = f.cur, firedGen{}, now
-	}
 }
