@@ -66,9 +66,9 @@ type process struct {
 	url  string
 }
 
-func startProcess(t *testing.T, data string, port int) *process {
+func startProcess(t *testing.T, data string, port int, extra ...string) *process {
 	p := &process{t: t, url: fmt.Sprintf("nats://127.0.0.1:%d", port),
-		args: []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data", data, "--mark-interval", "100ms", "--log-level", "warn"}}
+		args: append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data", data, "--mark-interval", "100ms", "--log-level", "warn"}, extra...)}
 	p.start()
 	t.Cleanup(p.kill)
 	return p
@@ -113,9 +113,9 @@ func (p *process) kill() {
 // crashSetup starts a real timerd process on fresh data, connects to its
 // embedded NATS, and creates a stream with a duplicate window capturing
 // subjects: where the fires of a crash test are counted.
-func crashSetup(t *testing.T, name, subjects string) (*process, *nats.Conn, context.Context, jetstream.Stream) {
+func crashSetup(t *testing.T, name, subjects string, extra ...string) (*process, *nats.Conn, context.Context, jetstream.Stream) {
 	t.Helper()
-	p := startProcess(t, t.TempDir(), freePort(t))
+	p := startProcess(t, t.TempDir(), freePort(t), extra...)
 	nc, err := nats.Connect(p.url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -131,11 +131,18 @@ func crashSetup(t *testing.T, name, subjects string) (*process, *nats.Conn, cont
 	return p, nc, ctx, stream
 }
 
+// With --horizon 1s the timers start as far entries and are read back from
+// their records between the kills; by default they are near entries.
 func TestKill9DuringFiringLosesAndDuplicatesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills real processes")
 	}
-	p, nc, ctx, stream := crashSetup(t, "CRASH", "crash.>")
+	t.Run("near", func(t *testing.T) { kill9DuringFiring(t) })
+	t.Run("far", func(t *testing.T) { kill9DuringFiring(t, "--horizon", "1s") })
+}
+
+func kill9DuringFiring(t *testing.T, extra ...string) {
+	p, nc, ctx, stream := crashSetup(t, "CRASH", "crash.>", extra...)
 
 	// 3000 timers due over 3 s, starting in 1 s; two far in the future.
 	c := client.New(nc, client.WithTimeout(10*time.Second))
