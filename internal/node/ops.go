@@ -158,9 +158,8 @@ func (n *Node) scheduleBegin(ctx context.Context, req ScheduleRequest) scheduleW
 		t := n.lookup(rec.ID)
 		if t == nil {
 			if i, ok := n.far.find(rec.ID); ok {
-				e := n.far.ents[i]
-				if e.reqHash == rec.ReqHash {
-					reply := api.ScheduleReply{ID: rec.ID, Revision: e.rev, Next: api.FormatTime(time.Unix(0, e.due))}
+				if n.far.ents[i].reqHash == rec.ReqHash {
+					reply := n.entryReply(i)
 					n.mu.Unlock()
 					return func(context.Context) (api.ScheduleReply, error) { return reply, nil }
 				}
@@ -256,9 +255,9 @@ func (n *Node) Retried(ctx context.Context, id string, reqHash uint64) (api.Sche
 		}
 		t := n.lookup(id)
 		if i, ok := n.far.find(id); ok && t == nil && n.far.ents[i].reqHash == reqHash {
-			e := n.far.ents[i]
+			reply := n.entryReply(i)
 			n.mu.Unlock()
-			return api.ScheduleReply{ID: id, Revision: e.rev, Next: api.FormatTime(time.Unix(0, e.due))}, true
+			return reply, true
 		}
 		if t == nil || t.rec.ReqHash != reqHash {
 			n.mu.Unlock()
@@ -274,6 +273,23 @@ func (n *Node) Retried(ctx context.Context, id string, reqHash uint64) (api.Sche
 		n.mu.Unlock()
 		return reply, true
 	}
+}
+
+// lockLoaded takes n.mu for an operation that changes timer id: when id is
+// a far or near entry, it is loaded first and again says to look again
+// (n.mu is then not held, nor on error).
+func (n *Node) lockLoaded(ctx context.Context, id string) (again bool, err error) {
+	if _, err := n.lockShard(id); err != nil {
+		return false, err
+	}
+	return n.promoteID(ctx, id)
+}
+
+// entryReply answers an identical retry of the request that created entry
+// i. Call with n.mu held.
+func (n *Node) entryReply(i uint32) api.ScheduleReply {
+	e := &n.far.ents[i]
+	return api.ScheduleReply{ID: string(n.far.id(i)), Revision: e.rev, Next: api.FormatTime(time.Unix(0, e.due))}
 }
 
 // live finds a timer that exists and has not fired for good. Call with n.mu held.
@@ -307,13 +323,9 @@ func (n *Node) checkRevision(ctx context.Context, t *timer, o CallOptions) (wait
 // answer fires.
 func (n *Node) Cancel(ctx context.Context, id string, o CallOptions) (api.CancelReply, error) {
 	for {
-		if _, err := n.lockShard(id); err != nil {
+		if again, err := n.lockLoaded(ctx, id); err != nil {
 			return api.CancelReply{}, err
-		}
-		if promoted, err := n.promoteID(ctx, id); promoted {
-			if err != nil {
-				return api.CancelReply{}, err
-			}
+		} else if again {
 			continue
 		}
 		t, err := n.live(id)
@@ -370,13 +382,9 @@ func (n *Node) Resume(ctx context.Context, id string, o CallOptions) (api.Timer,
 
 func (n *Node) setPaused(ctx context.Context, id string, o CallOptions, paused bool) (api.Timer, error) {
 	for {
-		if _, err := n.lockShard(id); err != nil {
+		if again, err := n.lockLoaded(ctx, id); err != nil {
 			return api.Timer{}, err
-		}
-		if promoted, err := n.promoteID(ctx, id); promoted {
-			if err != nil {
-				return api.Timer{}, err
-			}
+		} else if again {
 			continue
 		}
 		t, err := n.live(id)
@@ -456,13 +464,9 @@ func (n *Node) successor(t *timer, rec *record.Timer) *timer {
 func (n *Node) Trigger(ctx context.Context, id string) (api.TriggerReply, error) {
 	var t *timer
 	for {
-		if _, err := n.lockShard(id); err != nil {
+		if again, err := n.lockLoaded(ctx, id); err != nil {
 			return api.TriggerReply{}, err
-		}
-		if promoted, err := n.promoteID(ctx, id); promoted {
-			if err != nil {
-				return api.TriggerReply{}, err
-			}
+		} else if again {
 			continue
 		}
 		var err error
