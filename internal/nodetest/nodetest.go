@@ -55,9 +55,15 @@ type Node struct {
 // Start starts a node and registers its clean stop with tb.Cleanup.
 func Start(tb testing.TB, opts Options) *Node {
 	tb.Helper()
+	return StartIn(tb, tb.TempDir(), opts)
+}
+
+// StartIn is Start on the data in dir (which may hold an existing store).
+func StartIn(tb testing.TB, dir string, opts Options) *Node {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	n, err := Launch(ctx, tb.TempDir(), opts)
+	n, err := Launch(ctx, dir, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
