@@ -4,7 +4,10 @@
 // package, so the two cannot drift apart. It holds no logic beyond naming.
 package api
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // DefaultPrefix is the API subject prefix when --api-prefix is not given.
 const DefaultPrefix = "timerd"
@@ -83,6 +86,9 @@ const (
 const (
 	StateScheduled = "scheduled"
 	StatePaused    = "paused"
+	// StateFailed: a fire could not be published (too large for the
+	// server, say) and the timer was set aside; Timer.Failed says why.
+	StateFailed = "failed"
 )
 
 // Misfire policies (Timer-Misfire).
@@ -107,6 +113,21 @@ const TimeFormat = time.RFC3339Nano
 
 // FormatTime writes t as replies and fire headers carry it.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// Error is a failed request: the protocol's code and a sentence that names
+// what was wrong and what would be accepted. The service answers it with
+// the micro error headers and an ErrorReply body.
+type Error struct {
+	Code int
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Errorf makes an *Error with code and a formatted message.
+func Errorf(code int, format string, args ...any) *Error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
 
 // ErrorReply is the JSON body of a failed request and of a failed batch element.
 type ErrorReply struct {
@@ -184,6 +205,11 @@ type Timer struct {
 	MaxFires    int64             `json:"max_fires,omitempty"`
 	Misfire     string            `json:"misfire,omitempty"`
 	Jitter      string            `json:"jitter,omitempty"`
+	// Upcoming lists the next nominal occurrences (get: Timer-Upcoming, 5
+	// by default, at most 100).
+	Upcoming []string `json:"upcoming,omitempty"`
+	// Failed says why a timer in state failed was set aside.
+	Failed string `json:"failed,omitempty"`
 }
 
 // ListReply answers timerd.list.

@@ -62,6 +62,12 @@ type Timer struct {
 	Due      int64 // one-shots: the nominal fire time
 	Created  int64
 	Paused   bool
+	// Failed, when not empty, says why the timer was set aside: a fire of
+	// it could not be published (too large for the server, say) and is not
+	// retried; the timer stays, visible, until it is replaced, resumed or
+	// cancelled. Stored only when set (flag bit 1), so records written
+	// before it existed decode unchanged.
+	Failed string
 	// Fires and LastNominal are the recorded progress of a recurring timer:
 	// how many occurrences have fired, and the nominal time of the last one.
 	Fires       int64
@@ -127,7 +133,7 @@ func Size(op Op) int {
 	t := op.Timer
 	n := 16 + len(t.ID)
 	if op.Kind == OpPut {
-		n += 16*10 + len(t.Subject) + len(t.Spec) + len(t.TimeZone) + len(t.Payload)
+		n += 16*10 + len(t.Subject) + len(t.Spec) + len(t.TimeZone) + len(t.Payload) + len(t.Failed)
 		for _, h := range t.Headers {
 			n += 20 + len(h.Key) + len(h.Value)
 		}
@@ -148,6 +154,9 @@ func appendTimer(buf []byte, t *Timer) []byte {
 	if t.Paused {
 		flags |= 1
 	}
+	if t.Failed != "" {
+		flags |= 2
+	}
 	buf = append(buf, flags)
 	buf = binary.LittleEndian.AppendUint64(buf, t.ReqHash)
 	buf = binary.AppendUvarint(buf, t.Revision)
@@ -156,7 +165,11 @@ func appendTimer(buf []byte, t *Timer) []byte {
 		buf = appendString(buf, h.Key)
 		buf = appendString(buf, h.Value)
 	}
-	return appendBytes(buf, t.Payload)
+	buf = appendBytes(buf, t.Payload)
+	if t.Failed != "" {
+		buf = appendString(buf, t.Failed)
+	}
+	return buf
 }
 
 func appendString(buf []byte, s string) []byte {
@@ -271,7 +284,8 @@ func (d *decoder) timer(t *Timer) {
 		*p = d.varint()
 	}
 	t.Misfire = d.byte()
-	t.Paused = d.byte()&1 != 0
+	flags := d.byte()
+	t.Paused = flags&1 != 0
 	if len(d.buf) < 8 {
 		d.fail("request hash")
 		return
@@ -289,5 +303,8 @@ func (d *decoder) timer(t *Timer) {
 	}
 	if p := d.bytes(); len(p) > 0 {
 		t.Payload = append([]byte(nil), p...)
+	}
+	if flags&2 != 0 {
+		t.Failed = d.string()
 	}
 }

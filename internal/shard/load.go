@@ -1,0 +1,179 @@
+package shard
+
+import (
+	"github.com/timerd/timerd/api"
+	"github.com/timerd/timerd/internal/record"
+	"github.com/timerd/timerd/internal/store"
+)
+
+// Loading a shard: Loading with its mark, Apply for every record in
+// stream order, then Loaded. Nothing is armed until Loaded: a later record
+// may still replace or delete what an earlier one put.
+
+// Loading starts (or restarts) a load: the shard answers 503 until Loaded.
+func (s *Shard) Loading(m store.Mark) {
+	s.loading = true
+	s.mark = m
+}
+
+// Apply replays record seq of the shard.
+func (s *Shard) Apply(seq uint64, ops []record.Op) {
+	s.recs.add(seq)
+	for _, op := range ops {
+		id := op.Timer.ID
+		i, found := s.tab.find(id)
+		switch op.Kind {
+		case record.OpPut:
+			r := op.Timer
+			if r.Revision == 0 {
+				r.Revision = seq
+			}
+			if found {
+				s.release(i)
+				s.leave(i)
+			}
+			if s.firedByMark(r, seq) {
+				if found {
+					s.tab.remove(i)
+				}
+				continue
+			}
+			if !found {
+				i = s.tab.add(id, r.Kind, locFree)
+			}
+			e := &s.tab.ents[i]
+			e.seq, e.rev, e.reqHash, e.kind = seq, r.Revision, r.ReqHash, r.Kind
+			s.recs.hold(seq)
+			if !r.Kind.Recurring() {
+				e.due = r.Due
+			}
+			if s.entryQualifies(r) {
+				// Far or near is decided at Loaded; keep the definition
+				// encoded meanwhile, not as an object.
+				s.tab.putNear(i, record.AppendOps(nil, []record.Op{op}), 0)
+				s.counts.Near++
+				continue
+			}
+			o := &object{rec: r, fires: r.Fires, ackedFires: r.Fires, ackedNominal: r.LastNominal, lastHanded: r.LastNominal}
+			s.tab.setObject(i, o)
+			e.loc = locLoaded
+			s.counts.Loaded++
+		case record.OpDelete:
+			if found {
+				s.release(i)
+				s.leave(i)
+				s.tab.remove(i)
+			}
+		case record.OpProgress:
+			if !found || s.tab.ents[i].loc != locLoaded {
+				continue // the timer is gone: a replay ignores its progress
+			}
+			o := s.tab.obj(i)
+			if !o.rec.Kind.Recurring() {
+				continue
+			}
+			o.fires, o.ackedFires = op.Timer.Fires, op.Timer.Fires
+			o.ackedNominal, o.lastHanded = op.Timer.LastNominal, op.Timer.LastNominal
+			if o.progSeq != 0 {
+				s.recs.drop(o.progSeq)
+			}
+			o.progSeq = seq
+			s.recs.hold(seq)
+		}
+	}
+}
+
+// firedByMark says the one-shot r, whose Put is in record seq, fired
+// before the shard's mark was written.
+func (s *Shard) firedByMark(r *record.Timer, seq uint64) bool {
+	return !r.Kind.Recurring() && !r.Paused && r.Failed == "" && seq <= s.mark.Seq && r.Due <= s.mark.Through
+}
+
+// Loaded ends a load at now: entries are armed, recurring timers catch up
+// per their misfire policy. Occurrences of recurring timers up to
+// replayThrough (Unix ns; the previous owner's last sign of life) may have
+// fired already: they are fired again exactly as they were (same
+// Timer-Fire, same dedup id) rather than treated as misfires. This is the
+// one walk over the shard's table, before it serves anything.
+func (s *Shard) Loaded(now, replayThrough int64) {
+	for i := range s.tab.ents {
+		e := &s.tab.ents[i]
+		if e.loc == locFree {
+			continue
+		}
+		s.countTimer(e.kind)
+		switch e.loc {
+		case locNear:
+			def := s.tab.nearDef(uint32(i))
+			rec := decodeDef(def)
+			if s.tab.isFar(rec.Due+rec.Jitter, now) {
+				s.tab.dropNear(uint32(i))
+				s.counts.Near--
+				e.loc = locFar
+				s.tab.queueFar(uint32(i))
+				s.counts.Far++
+				continue
+			}
+			j := jitterOf(rec, rec.Due)
+			s.tab.nears[e.aux].handle = s.arm(uint32(i), rec.Due+j, j)
+		case locLoaded:
+			o := s.tab.obj(uint32(i))
+			if o.rec.Kind.Recurring() {
+				o.replayThrough = min(replayThrough, now)
+			}
+			s.tab.dropObject(uint32(i))
+			e.loc = locFree
+			s.counts.Loaded--
+			s.place(uint32(i), o.rec, o, now, true)
+		}
+	}
+	s.loading = false
+}
+
+// Unload ends the shard on this node (handed off, fenced, or reloading):
+// every armed entry and retry leaves the wheel, and requests waiting on it
+// are answered 503. The shard must not be used after.
+func (s *Shard) Unload(why string) {
+	for i := range s.tab.ents {
+		s.disarm(uint32(i))
+	}
+	for _, f := range s.fires {
+		if f.retry != 0 {
+			s.wheel.Cancel(f.retry)
+		}
+		if f.hasTok {
+			s.fail(f.trigger, api.Errorf(api.CodeNotReady, "timer %q: %s; retry", f.rec.ID, why))
+		}
+	}
+	notReady := api.Errorf(api.CodeNotReady, "the timer's shard %d %s; retry shortly", s.cfg.ID, why)
+	for _, g := range s.inflight {
+		for _, p := range g {
+			if p.hasTok {
+				s.fail(p.tok, notReady)
+			}
+		}
+	}
+	for _, p := range s.queue {
+		if p.hasTok {
+			s.fail(p.tok, notReady)
+		}
+	}
+	for _, ws := range s.reading {
+		for _, w := range ws {
+			if w.hasTok {
+				s.fail(w.tok, notReady)
+			}
+		}
+	}
+	s.loading = true // parked requests run again and are refused
+	parked := s.parked
+	s.inflight, s.queue, s.reading, s.parked = map[uint64][]pendingOp{}, nil, map[uint64][]readWaiter{}, map[uint32][]func(int64){}
+	for _, fns := range parked {
+		for _, fn := range fns {
+			fn(0)
+		}
+	}
+}
+
+// FiresInFlight is the number of fires handed out and not yet acknowledged.
+func (s *Shard) FiresInFlight() int { return len(s.fires) }

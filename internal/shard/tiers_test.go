@@ -1,0 +1,184 @@
+package shard
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/timerd/timerd/api"
+	"github.com/timerd/timerd/internal/store"
+)
+
+func TestFarNearLoadedMoves(t *testing.T) {
+	h := newHarness(t, Config{Horizon: time.Hour})
+	due := t0 + int64(3*time.Hour)
+	h.schedule(oneShot("far", due), false)
+	h.schedule(oneShot("near", t0+int64(time.Minute)), false)
+	c := h.s.Counts()
+	if c.Far != 1 || c.Near != 1 || c.Loaded != 0 || h.w.Len() != 1 {
+		t.Fatalf("counts %+v, wheel %d", c, h.w.Len())
+	}
+	// A get of a far timer reads its record and keeps nothing.
+	v, code := h.get("far")
+	if code != 200 || v.Next != api.FormatTime(time.Unix(0, due)) || v.Subject != "s.far" {
+		t.Fatalf("get far: %d %+v", code, v)
+	}
+	if c := h.s.Counts(); c.Far != 1 || c.Loaded != 0 {
+		t.Fatalf("get loaded the far timer: %+v", c)
+	}
+	// Within the horizon it becomes near: read back, armed.
+	h.now = due - int64(time.Hour) + 1
+	h.s.Promote(h.now)
+	h.run()
+	if c := h.s.Counts(); c.Far != 0 || c.Near != 2 || h.w.Len() != 2 {
+		t.Fatalf("after promotion: %+v, wheel %d", c, h.w.Len())
+	}
+	// A pause loads it: an object now.
+	h.call(func(now int64, tok Token) { h.s.Pause(now, tok, "far", CallOptions{}) })
+	if c := h.s.Counts(); c.Loaded != 1 || c.Paused != 1 || c.Near != 1 || h.w.Len() != 1 {
+		t.Fatalf("after pause: %+v, wheel %d", c, h.w.Len())
+	}
+	// Resume makes it an entry again and it fires on time.
+	h.call(func(now int64, tok Token) { h.s.Resume(now, tok, "far", CallOptions{}) })
+	if c := h.s.Counts(); c.Loaded != 0 || c.Near != 2 {
+		t.Fatalf("after resume: %+v", c)
+	}
+	h.advance(time.Duration(due - h.now))
+	if ids := h.firedIDs(); len(ids) != 2 || ids[1] != "far" {
+		t.Fatalf("fired %v", ids)
+	}
+}
+
+func TestMarkCoversExactlyWhatFired(t *testing.T) {
+	h := newHarness(t, Config{})
+	for k := 1; k <= 4; k++ {
+		h.schedule(oneShot(fmt.Sprint("t", k), t0+int64(k)*sec), false)
+	}
+	h.advance(2 * time.Second)
+	h.ackFires(nil, false)
+	h.advance(500 * time.Millisecond)
+	h.s.Checkpoint(h.now, false)
+	h.run()
+	if h.mark.Through >= t0+3*sec || h.mark.Through < t0+2*sec || h.mark.Seq != h.seq {
+		t.Fatalf("mark %+v (stored through %d)", h.mark, h.seq)
+	}
+	// A restart from the log with that mark fires only what is left.
+	n := h.replay(h.mark, 0)
+	n.advance(5 * time.Second)
+	if ids := n.firedIDs(); len(ids) != 2 || ids[0] != "t3" || ids[1] != "t4" {
+		t.Fatalf("after restart fired %v", ids)
+	}
+	// An unacknowledged fire holds the mark back.
+	h.advance(500 * time.Millisecond) // t3 fires, not acknowledged
+	h.s.Checkpoint(h.now, true)
+	h.run()
+	if h.mark.Through >= t0+3*sec {
+		t.Fatalf("mark %+v passed an unacknowledged fire", h.mark)
+	}
+}
+
+func TestCancelledTimersLeaveTheStore(t *testing.T) {
+	h := newHarness(t, Config{CompactPause: time.Second})
+	h.schedule(cron("yearly", "@yearly"), false) // long-lived, in the oldest record
+	for k := range 2000 {
+		id := fmt.Sprint("o", k)
+		h.schedule(oneShot(id, t0+int64(time.Hour)), false)
+		h.call(func(now int64, tok Token) { h.s.Cancel(now, tok, id, CallOptions{}) })
+	}
+	if len(h.log) < 4000 {
+		t.Fatalf("%d records", len(h.log))
+	}
+	for range 5 {
+		h.now += 2 * sec
+		h.s.Compact(h.now)
+		h.run()
+		h.s.Checkpoint(h.now, false)
+		h.run()
+	}
+	if len(h.log) > purgeMinRecords+2 {
+		t.Fatalf("%d records left for 1 live timer", len(h.log))
+	}
+	n := h.replay(h.mark, 0)
+	if c := n.s.Counts(); c.Timers != 1 {
+		t.Fatalf("after reload %+v", c)
+	}
+	if v, code := n.get("yearly"); code != 200 || v.Revision != 101 {
+		t.Fatalf("yearly after compaction: %d %+v", code, v)
+	}
+}
+
+func TestReloadKeepsEveryTimer(t *testing.T) {
+	h := newHarness(t, Config{Horizon: time.Hour})
+	h.schedule(oneShot("far", t0+int64(5*time.Hour)), false)
+	h.schedule(oneShot("near", t0+10*sec), false)
+	h.schedule(cron("every", "@every 5s"), false)
+	h.schedule(oneShot("paused", t0+5*sec), false)
+	h.call(func(now int64, tok Token) { h.s.Pause(now, tok, "paused", CallOptions{}) })
+	h.schedule(oneShot("gone", t0+5*sec), false)
+	h.call(func(now int64, tok Token) { h.s.Cancel(now, tok, "gone", CallOptions{}) })
+	h.advance(5 * time.Second)
+	h.ackFires(nil, false)
+	h.s.Checkpoint(h.now, true)
+	h.run()
+	before := map[string]api.Timer{}
+	for _, id := range []string{"far", "near", "every", "paused"} {
+		v, _ := h.get(id)
+		before[id] = v
+	}
+	// A reload after the previous owner was last alive now: every timer is
+	// back as it was, the recurring one with its progress.
+	n := h.replay(h.mark, h.now)
+	for id, want := range before {
+		got, code := n.get(id)
+		if code != 200 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s after reload: %d\n got %+v\nwant %+v", id, code, got, want)
+		}
+	}
+	if _, code := n.get("gone"); code != api.CodeNotFound {
+		t.Errorf("a cancelled timer came back: %d", code)
+	}
+	n.advance(5 * time.Second)
+	if ids := n.firedIDs(); len(ids) != 2 {
+		t.Fatalf("after reload fired %v", ids)
+	}
+}
+
+func TestUnloadAnswersWaiters(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.hold = true
+	create := h.schedule(oneShot("a", t0+sec), false)
+	get := h.call(func(now int64, tok Token) { h.s.Get(now, tok, "a", 0) })
+	h.s.Unload("moved to another node")
+	h.run()
+	if h.code(create) != api.CodeNotReady || h.code(get) != api.CodeNotReady {
+		t.Fatalf("create %v, get %v", h.reply(create), h.reply(get))
+	}
+	if h.w.Len() != 0 {
+		t.Fatalf("%d entries left on the wheel", h.w.Len())
+	}
+}
+
+func TestForgetFiredAfterKeepFired(t *testing.T) {
+	h := newHarness(t, Config{KeepFired: 10 * time.Second})
+	h.schedule(oneShot("a", t0+sec), false)
+	h.advance(time.Second)
+	h.ackFires(nil, false)
+	h.s.Forget(h.now + int64(9*time.Second))
+	if c := h.s.Counts(); c.Fired != 1 {
+		t.Fatalf("forgotten early: %+v", c)
+	}
+	h.s.Forget(h.now + int64(10*time.Second))
+	if c := h.s.Counts(); c.Fired != 0 || h.s.tab.count != 0 {
+		t.Fatalf("not forgotten: %+v, %d entries", c, h.s.tab.count)
+	}
+}
+
+func TestMarkIsZeroWithoutFires(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.schedule(oneShot("a", t0+sec), false)
+	h.s.Checkpoint(h.now, false)
+	h.run()
+	if h.mark != (store.Mark{}) {
+		t.Fatalf("a mark was written with nothing fired: %+v", h.mark)
+	}
+}
