@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -35,11 +36,14 @@ func looksLikeArray(data []byte) bool {
 }
 
 // decodeBatch reads a batch body as encoding/json reads it into
-// []api.BatchItem with DisallowUnknownFields. The bodies batchReader takes,
-// every one encoding/json accepts (FuzzBatchDecode checks), cost no
-// reflection and no copy of the body; the others are read again by
-// encoding/json, whose error names the unknown field or the position at
-// fault. maxItems, the batch limit, only bounds the room reserved up front.
+// []api.BatchItem with DisallowUnknownFields, and refuses anything but
+// JSON white space after the array: a body pasted twice, or a second
+// array, is a mistake to name, not half a batch to schedule. The bodies
+// batchReader takes, every one encoding/json accepts (FuzzBatchDecode
+// checks), cost no reflection and no copy of the body; the others are read
+// again by encoding/json, whose error names the unknown field or the
+// position at fault. maxItems, the batch limit, only bounds the room
+// reserved up front.
 func decodeBatch(data []byte, maxItems int) ([]batchItem, error) {
 	r := batchReader{data: data}
 	if items, ok := r.read(maxItems); ok {
@@ -51,12 +55,22 @@ func decodeBatch(data []byte, maxItems int) ([]batchItem, error) {
 	if err := dec.Decode(&std); err != nil {
 		return nil, err
 	}
+	if end := int(dec.InputOffset()); trailingData(data[end:]) {
+		rest := data[end:]
+		return nil, fmt.Errorf("%d bytes after the array, from offset %d (%q); send one array alone (white space after it is fine)",
+			len(rest), end, printable(string(rest)))
+	}
 	// Only if batchReader wrongly refused the body: take it all the same.
 	items := make([]batchItem, len(std))
 	for i := range std {
 		items[i] = itemFromAPI(&std[i])
 	}
 	return items, nil
+}
+
+// trailingData reports whether rest holds anything but JSON white space.
+func trailingData(rest []byte) bool {
+	return len(bytes.TrimLeft(rest, " \t\r\n")) > 0
 }
 
 // itemFromAPI is the batchItem of an element encoding/json decoded.
@@ -116,7 +130,7 @@ func (it *batchItem) text(f int) *string {
 // Unicode simple folding); a repeated key overrides, but repeated headers
 // objects merge; null leaves a string or boolean as it was and clears the
 // others; strings have invalid UTF-8 and lone surrogates replaced by
-// U+FFFD; nothing after the array's closing bracket is read.
+// U+FFFD. After the array's closing bracket it takes only white space.
 type batchReader struct {
 	data []byte
 	pos  int
@@ -137,7 +151,7 @@ func (r *batchReader) read(maxItems int) ([]batchItem, bool) {
 	if !r.list('[', ']', func() bool {
 		items = append(items, batchItem{})
 		return r.element(&items[len(items)-1])
-	}) {
+	}) || r.skipSpace() {
 		return nil, false
 	}
 	return items, true
