@@ -9,7 +9,6 @@ package api
 
 import (
 	"encoding/json"
-	"iter"
 	"time"
 )
 
@@ -138,21 +137,20 @@ const (
 // server closes a connection that tries): the NATS header block
 // ("NATS/1.0\r\n", a "Key: Value\r\n" line for each kept header and for
 // Timer-Id, Timer-Due, Timer-Fire and Nats-Msg-Id, then "\r\n") plus the
-// payload. timerd's own values are counted at their longest, so the result
-// bounds every fire of the timer, however many times and whenever it
-// fires; it exceeds the exact size by at most 46 bytes, plus any white
-// space around kept values, which nats.go trims. The subject is not part of
-// the payload; MaxSubjectLen bounds it.
-func FireSize(id string, kept iter.Seq2[string, string], payload int) int {
-	line := func(key string, valueLen int) int { return len(key) + len(": ") + valueLen + len("\r\n") }
-	size := len("NATS/1.0\r\n") + len("\r\n") + payload
-	for k, v := range kept {
-		size += line(k, len(v))
-	}
-	size += line(HeaderID, len(id))
-	size += line(HeaderDue, maxDueLen)
-	size += line(HeaderFire, maxInt64Len)
-	size += line(HeaderMsgID, len(MsgIDPrefix)+len(id)+len(".")+maxInt64Len)
+// payload. keptHeaders is the number of kept header lines and
+// keptHeaderBytes the bytes of their names and values, as
+// MaxKeptHeaderBytes counts them. timerd's own values are counted at their
+// longest, so the result bounds every fire of the timer, however many
+// times and whenever it fires; it exceeds the exact size by at most 46
+// bytes, plus any white space around kept values, which nats.go trims. The
+// subject is not part of the payload; MaxSubjectLen bounds it.
+func FireSize(id string, keptHeaders, keptHeaderBytes, payload int) int {
+	const perLine = len(": \r\n")
+	size := len("NATS/1.0\r\n") + keptHeaders*perLine + keptHeaderBytes + len("\r\n") + payload
+	size += len(HeaderID) + perLine + len(id)
+	size += len(HeaderDue) + perLine + maxDueLen
+	size += len(HeaderFire) + perLine + maxInt64Len
+	size += len(HeaderMsgID) + perLine + len(MsgIDPrefix) + len(id) + len(".") + maxInt64Len
 	return size
 }
 

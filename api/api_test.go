@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"encoding/json"
-	"maps"
 	"strconv"
 	"testing"
 	"time"
@@ -39,7 +38,11 @@ func TestFireSize(t *testing.T) {
 		{"order-1", map[string]string{"X-Order": "7", "Content-Type": "application/json"}, 1000},
 		{string(make([]byte, api.MaxIDLen)), map[string]string{"K": ""}, 1 << 20},
 	} {
-		size := api.FireSize(c.id, maps.All(c.kept), c.payload)
+		bytes := 0
+		for k, v := range c.kept {
+			bytes += len(k) + len(v)
+		}
+		size := api.FireSize(c.id, len(c.kept), bytes, c.payload)
 		longest := fire(c.id, c.kept, make([]byte, c.payload), api.FormatTime(last), 1<<63-1, last.UnixNano())
 		if got := longest.Size() - len(longest.Subject); got != size {
 			t.Errorf("id %q: FireSize %d, the longest fire is %d bytes", c.id, size, got)

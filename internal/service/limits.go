@@ -30,14 +30,7 @@ func (l *limits) checkFire(id string, headers []record.Header, payload []byte) *
 	if len(payload) > l.maxPayload {
 		return tooLarge("payload is %d bytes; the limit is %d (--max-payload)", len(payload), l.maxPayload)
 	}
-	kept := func(yield func(string, string) bool) {
-		for _, h := range headers {
-			if !yield(h.Key, h.Value) {
-				return
-			}
-		}
-	}
-	if size := api.FireSize(id, kept, len(payload)); size > l.serverMax {
+	if size := api.FireSize(id, len(headers), keptBytes(headers), len(payload)); size > l.serverMax {
 		return tooLarge("the fire would be %d bytes (payload %d, the rest its kept headers and timerd's %s, %s, %s and %s); "+
 			"the NATS server's max payload is %d: send a smaller payload or fewer headers",
 			size, len(payload), api.HeaderID, api.HeaderDue, api.HeaderFire, api.HeaderMsgID, l.serverMax)
@@ -58,11 +51,7 @@ func checkKept(what string, hs []record.Header) *node.Error {
 	if len(hs) > api.MaxKeptHeaders {
 		return tooLarge("%s: %d sent; at most %d are copied onto a fire", what, len(hs), api.MaxKeptHeaders)
 	}
-	size := 0
-	for _, h := range hs {
-		size += len(h.Key) + len(h.Value)
-	}
-	if size > api.MaxKeptHeaderBytes {
+	if size := keptBytes(hs); size > api.MaxKeptHeaderBytes {
 		return tooLarge("%s are %d bytes (names and values); at most %d in all are copied onto a fire", what, size, api.MaxKeptHeaderBytes)
 	}
 	for i, h := range hs {
@@ -80,6 +69,16 @@ func checkKept(what string, hs []record.Header) *node.Error {
 		}
 	}
 	return nil
+}
+
+// keptBytes is the bytes of the names and values of hs, as
+// api.MaxKeptHeaderBytes and api.FireSize count them.
+func keptBytes(hs []record.Header) int {
+	size := 0
+	for _, h := range hs {
+		size += len(h.Key) + len(h.Value)
+	}
+	return size
 }
 
 // headerKeyForbidden are the printable ASCII bytes nats.go refuses in a

@@ -76,12 +76,14 @@ func headerName(h string) string { return h }
 // spelling or with two values, is a 400 rather than a random pick.
 func fromHeaders(h map[string][]string, payload []byte) (*fields, *node.Error) {
 	f := &fields{payload: payload, name: headerName}
-	// The Timer-* headers read so far: where each went and how it was spelt.
-	var read [16]struct {
+	// The Timer-* headers read so far: where each went and how it was
+	// spelt. The array holds them all without an allocation.
+	type readHeader struct {
 		into *string
 		as   string
 	}
-	nread := 0
+	var readBuf [16]readHeader
+	read := readBuf[:0]
 	var buf [64]byte
 	for key, values := range h {
 		lower := toLower(buf[:0], key)
@@ -93,18 +95,16 @@ func fromHeaders(h map[string][]string, payload []byte) (*fields, *node.Error) {
 			if !ok {
 				return nil, badf("unknown header %s; schedule accepts %s", key, acceptedHeaders())
 			}
-			name := canonicalHeader(string(lower))
 			if len(values) > 1 {
-				return nil, sentTimes(name, len(values))
+				return nil, sentTimes(canonicalHeader(string(lower)), len(values))
 			}
 			into := field(f)
-			for _, r := range read[:nread] {
+			for _, r := range read {
 				if r.into == into {
-					return nil, sentTwice(name, r.as, key)
+					return nil, sentTwice(canonicalHeader(string(lower)), r.as, key)
 				}
 			}
-			read[nread].into, read[nread].as = into, key
-			nread++
+			read = append(read, readHeader{into, key})
 			*into = strings.TrimSpace(values[0])
 		default:
 			if len(values) > 1 {
