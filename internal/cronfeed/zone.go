@@ -215,7 +215,7 @@ func DelayDue(s string, now time.Time) (time.Time, error) {
 	now = now.UTC()
 	due := p.AddTo(now, 1)
 	if err := CheckTime(due); err != nil {
-		return time.Time{}, fmt.Errorf("%w; want a delay of at most %v from now", err, MaxTime.Sub(now))
+		return time.Time{}, fmt.Errorf("%w; want a delay of at most %v from now", err, MaxTime.Sub(now).Truncate(time.Second))
 	}
 	return due, nil
 }

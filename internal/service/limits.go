@@ -123,7 +123,8 @@ func (l *limits) checkSubject(header, s string) *node.Error {
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c <= ' ' || c > '~' {
-			return badf("%s %q has %s at byte %d; a subject is printable ASCII without spaces: %s", header, printable(s), describeByte(s, i), i, want)
+			return badf("%s %q has %s at position %d; a subject is printable ASCII without spaces or control bytes: %s",
+				header, printable(s), describeByte(s, i), i, want)
 		}
 	}
 	if n := strings.Count(s, ".") + 1; n > api.MaxSubjectTokens {
