@@ -325,18 +325,25 @@ func rawRequest(t *testing.T, url, subject, block string, body []byte) *nats.Msg
 		switch {
 		case len(f) == 1 && f[0] == "PING":
 			fmt.Fprint(conn, "PONG\r\n")
-		case len(f) == 5 && f[0] == "HMSG":
+		case len(f) == 4 && f[0] == "MSG", len(f) == 5 && f[0] == "HMSG":
+			// MSG subject sid size, HMSG subject sid hdrlen size: a
+			// success has no headers.
 			hdrLen, _ := strconv.Atoi(f[3])
-			total, _ := strconv.Atoi(f[4])
+			total, _ := strconv.Atoi(f[len(f)-1])
+			if f[0] == "MSG" {
+				hdrLen = 0
+			}
 			msg := make([]byte, total+2)
 			if _, err := io.ReadFull(r, msg); err != nil {
 				t.Fatalf("raw reply: %v", err)
 			}
-			h, err := nats.DecodeHeadersMsg(msg[:hdrLen])
-			if err != nil {
-				t.Fatalf("raw reply headers %q: %v", msg[:hdrLen], err)
+			reply := &nats.Msg{Subject: f[1], Header: nats.Header{}, Data: msg[hdrLen:total]}
+			if hdrLen > 0 {
+				if reply.Header, err = nats.DecodeHeadersMsg(msg[:hdrLen]); err != nil {
+					t.Fatalf("raw reply headers %q: %v", msg[:hdrLen], err)
+				}
 			}
-			return &nats.Msg{Subject: f[1], Header: h, Data: msg[hdrLen:total]}
+			return reply
 		case len(f) > 0 && f[0] == "-ERR":
 			t.Fatalf("raw request: %s", line)
 		}
