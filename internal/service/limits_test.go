@@ -282,12 +282,15 @@ func TestBatchTrailingData(t *testing.T) {
 func TestBatchErrorElementShape(t *testing.T) {
 	n := nodetest.Start(t, nodetest.Options{})
 	nc := n.Connect()
-	body := `[{"id":"good","subject":"demo.x","in":"1h"},{"id":"bad","subject":"demo.x","in":"soon"},{"subject":"demo.x"}]`
+	long := strings.Repeat("i", api.MaxIDLen+1) // invalid, and not echoed whole
+	body := `[{"id":"good","subject":"demo.x","in":"1h"},{"id":"bad","subject":"demo.x","in":"soon"},{"subject":"demo.x"},` +
+		`{"id":"` + long + `","subject":"demo.x","in":"1h"}]`
 	m := call(t, nc, "batch", nil, body)
 	var raw []map[string]any
 	ok(t, m, &raw)
 	keys := func(o map[string]any) string { return strings.Join(slices.Sorted(maps.Keys(o)), ",") }
-	if len(raw) != 3 || keys(raw[0]) != "created,id,next,revision" || keys(raw[1]) != "code,error,id" || keys(raw[2]) != "code,error" {
+	if len(raw) != 4 || keys(raw[0]) != "created,id,next,revision" || keys(raw[1]) != "code,error,id" || keys(raw[2]) != "code,error" ||
+		keys(raw[3]) != "code,error" {
 		t.Fatalf("batch reply %s", m.Data)
 	}
 	if raw[1]["id"] != "bad" || raw[1]["code"] != float64(400) || !strings.Contains(raw[1]["error"].(string), "soon") {

@@ -268,10 +268,15 @@ func (s *Service) batch(ctx context.Context, req micro.Request) (any, error) {
 }
 
 // failedElement is the result of batch element i that failed with e: its
-// id as the element gave it (none if it gave none), the error and the code.
+// id as the element gave it, the error and the code. An id longer than any
+// valid one is left out (the error names it, shortened): echoed whole, a
+// batch of them could make a reply larger than the server carries.
 func failedElement(i int, it *batchItem, e *node.Error) api.BatchResult {
-	return api.BatchResult{ScheduleReply: api.ScheduleReply{ID: strings.TrimSpace(it.id)},
-		Error: fmt.Sprintf("element %d: %s", i, e.Msg), Code: e.Code}
+	id := strings.TrimSpace(it.id)
+	if len(id) > api.MaxIDLen {
+		id = ""
+	}
+	return api.BatchResult{ScheduleReply: api.ScheduleReply{ID: id}, Error: fmt.Sprintf("element %d: %s", i, e.Msg), Code: e.Code}
 }
 
 // retried answers an identical retry of a request that was valid when first
