@@ -1,10 +1,14 @@
 // Package api is timerd's wire protocol, version 1: the subjects, header names,
 // error codes and JSON shapes of ../shared/PROTOCOL.md (restated in
 // docs/protocol.md). The server and the Go client both speak it through this
-// package, so the two cannot drift apart. It holds no logic beyond naming.
+// package, so the two cannot drift apart. It holds no logic beyond naming,
+// the shape of a batch result, and FireSize: the size of a fire, which the
+// service checks at schedule time and the node may check at fire time, so
+// it is defined here, once.
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -56,6 +60,10 @@ const (
 	HeaderMsgID = "Nats-Msg-Id" // f(id, nominal time): the JetStream dedup id
 )
 
+// MsgIDPrefix starts every Nats-Msg-Id of a fire: "timerd.<id>.<Unix nanoseconds
+// of the nominal time>".
+const MsgIDPrefix = "timerd."
+
 // Micro error headers, set on every failed reply.
 const (
 	HeaderErrorCode = "Nats-Service-Error-Code"
@@ -105,7 +113,50 @@ const (
 	MaxLimit        = 10000
 	DefaultMaxBatch = 1000
 	DefaultPayload  = 64 * 1024
+
+	// MaxSubjectLen and MaxSubjectTokens bound Timer-Subject: far below the
+	// NATS control line (4 KiB by default), which a fire's subject must fit.
+	MaxSubjectLen    = 1024
+	MaxSubjectTokens = 128
+	// MaxKeptHeaders and MaxKeptHeaderBytes bound the headers copied onto
+	// every fire: their number, and the bytes of their names and values.
+	MaxKeptHeaders     = 64
+	MaxKeptHeaderBytes = 16 * 1024
+	// DefaultServerMaxPayload is the NATS server's own default max_payload,
+	// assumed when the connection does not say (it always does once connected).
+	DefaultServerMaxPayload = 1024 * 1024
 )
+
+// The longest values timerd's own fire headers take, for FireSize: Timer-Due
+// between 1970 and 2262 with nine digits of fraction
+// ("2262-04-11T23:47:16.854775807Z"), and Timer-Fire and the nanoseconds of
+// Nats-Msg-Id, which are int64 counts of at most 19 digits.
+const (
+	maxDueLen   = len("2262-04-11T23:47:16.854775807Z")
+	maxInt64Len = len("9223372036854775807")
+)
+
+// FireSize returns the size in bytes that a fire of timer id counts against
+// the NATS server's max payload (nats.go refuses to publish beyond it, the
+// server closes a connection that tries): the NATS header block
+// ("NATS/1.0\r\n", a "Key: Value\r\n" line for each kept header and for
+// Timer-Id, Timer-Due, Timer-Fire and Nats-Msg-Id, then "\r\n") plus the
+// payload. keptHeaders is the number of kept header lines and
+// keptHeaderBytes the bytes of their names and values, as
+// MaxKeptHeaderBytes counts them. timerd's own values are counted at their
+// longest, so the result bounds every fire of the timer, however many
+// times and whenever it fires; it exceeds the exact size by at most 46
+// bytes, plus any white space around kept values, which nats.go trims. The
+// subject is not part of the payload; MaxSubjectLen bounds it.
+func FireSize(id string, keptHeaders, keptHeaderBytes, payload int) int {
+	const perLine = len(": \r\n")
+	size := len("NATS/1.0\r\n") + keptHeaders*perLine + keptHeaderBytes + len("\r\n") + payload
+	size += len(HeaderID) + perLine + len(id)
+	size += len(HeaderDue) + perLine + maxDueLen
+	size += len(HeaderFire) + perLine + maxInt64Len
+	size += len(HeaderMsgID) + perLine + len(MsgIDPrefix) + len(id) + len(".") + maxInt64Len
+	return size
+}
 
 // TimeFormat is how every time in a reply or fire header is written:
 // RFC 3339, UTC, nanoseconds.
@@ -165,11 +216,26 @@ type BatchItem struct {
 }
 
 // BatchResult is one element of a timerd.batch reply: either a schedule reply
-// or an error, never both.
+// or an error, never both. A failed element carries the element's id (when
+// it gave one) in ScheduleReply.ID, and nothing else of the reply.
 type BatchResult struct {
 	ScheduleReply
 	Error string `json:"error,omitempty"`
 	Code  int    `json:"code,omitempty"`
+}
+
+// MarshalJSON writes a success as its schedule reply and a failure as
+// {"id", "error", "code"} alone, "id" only when the element gave one: the
+// zero revision and created of an embedded reply would read as facts about
+// a timer that was never stored. The default decoding reads both shapes.
+func (r BatchResult) MarshalJSON() ([]byte, error) {
+	if r.Error == "" && r.Code == 0 {
+		return json.Marshal(r.ScheduleReply)
+	}
+	return json.Marshal(struct {
+		ID string `json:"id,omitempty"`
+		ErrorReply
+	}{r.ID, ErrorReply{Error: r.Error, Code: r.Code}})
 }
 
 // CancelReply answers timerd.cancel.

@@ -87,8 +87,9 @@ func (c *Client) Schedule(ctx context.Context, t Timer) (api.ScheduleReply, erro
 
 // Batch schedules many timers in one request. The results are in the order
 // of timers; each one is a schedule reply or an error of its own (Error and
-// Code set), so the call itself fails only when the whole request does. A
-// timer the client finds invalid fails the call before anything is sent.
+// Code set, and ID when the timer gave one), so the call itself fails only
+// when the whole request does. A timer the client finds invalid fails the
+// call before anything is sent.
 func (c *Client) Batch(ctx context.Context, timers []Timer) ([]api.BatchResult, error) {
 	items := make([]api.BatchItem, len(timers))
 	for i, t := range timers {

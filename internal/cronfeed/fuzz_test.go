@@ -38,7 +38,7 @@ func checkCompiled(t *testing.T, spec Spec, s *Schedule, err error, after time.T
 		if !ok {
 			return
 		}
-		if !next.After(prev) || next.After(maxTime) || next.Location() != time.UTC {
+		if !next.After(prev) || next.After(MaxTime) || next.Location() != time.UTC {
 			t.Fatalf("%s: Next(%v) = %v (occurrence %d)", s, prev, next, i)
 		}
 		if !spec.End.IsZero() && next.After(spec.End) || !spec.Start.IsZero() && next.Before(spec.Start) {

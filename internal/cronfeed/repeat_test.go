@@ -154,9 +154,9 @@ func TestEvery(t *testing.T) {
 			want: []string{"2030-02-28T09:00:00+01:00", "2030-03-31T09:00:00+02:00"}},
 		{spec: "@every 1s", start: "2030-01-01T00:00:00Z", after: "2030-01-01T00:00:00.5Z",
 			want: []string{"2030-01-01T00:00:01Z"}},
-		// Far from the anchor: no drift, no overflow.
-		{spec: "@every 1s", start: "2030-01-01T00:00:00Z", after: "2400-01-01T00:00:00.5Z",
-			want: []string{"2400-01-01T00:00:01Z"}},
+		// Far from the anchor: no drift, no overflow, and nothing after MaxTime.
+		{spec: "@every 1s", start: "2030-01-01T00:00:00Z", after: "2262-04-11T23:47:15.5Z", done: true,
+			want: []string{"2262-04-11T23:47:16Z"}},
 		{spec: "@every 1h", start: "2030-01-01T00:00:00Z", end: "2030-01-01T02:30:00Z", after: "2030-01-01T00:30:00Z", done: true,
 			want: []string{"2030-01-01T01:00:00Z", "2030-01-01T02:00:00Z"}},
 	})

@@ -161,7 +161,9 @@ func (s *Schedule) compileRepeat(text string) error {
 	return err
 }
 
-// checkNotEmpty rejects a schedule whose bounds leave no occurrence.
+// checkNotEmpty rejects a schedule whose bounds leave no occurrence. The
+// message names what bounded it: the end, the start and creation time, or
+// the end of the range (MaxTime), past which nothing exists.
 func (s *Schedule) checkNotEmpty() error {
 	if !s.bounded() {
 		return nil // unbounded below: occurrences before End always exist
@@ -175,6 +177,13 @@ func (s *Schedule) checkNotEmpty() error {
 		return fmt.Errorf("%w: the first occurrence, %s, is after the end %s", ErrNoOccurrence,
 			first.Format(time.RFC3339Nano), s.end.Format(time.RFC3339Nano))
 	}
+	last := MaxTime.Format(time.RFC3339Nano)
+	if s.seq != nil && s.seq.first != noFirst {
+		if first := s.seq.at(s.seq.first); first.After(MaxTime) {
+			return fmt.Errorf("%w: the first occurrence, %s, is after %s, the latest time timerd can hold", ErrNoOccurrence,
+				first.UTC().Format(time.RFC3339Nano), last)
+		}
+	}
 	var bounds []string
 	if !s.start.IsZero() {
 		bounds = append(bounds, "at or after the start "+s.start.Format(time.RFC3339Nano))
@@ -183,9 +192,11 @@ func (s *Schedule) checkNotEmpty() error {
 		bounds = append(bounds, "after the creation time "+s.created.Format(time.RFC3339Nano))
 	}
 	if len(bounds) == 0 {
-		return fmt.Errorf("%w: none between the years 1 and 9999", ErrNoOccurrence)
+		return fmt.Errorf("%w: none between %s and %s, the range of times timerd can hold", ErrNoOccurrence,
+			MinTime.Format(time.RFC3339Nano), last)
 	}
-	return fmt.Errorf("%w: none %s", ErrNoOccurrence, strings.Join(bounds, " and "))
+	return fmt.Errorf("%w: none %s and at or before %s, the latest time timerd can hold", ErrNoOccurrence,
+		strings.Join(bounds, " and "), last)
 }
 
 // bounded reports whether the schedule has a first occurrence: a lower
@@ -220,7 +231,10 @@ func (s *Schedule) floor(after time.Time) time.Time {
 // Occurrences are nominal times: jitter is added by the caller (Jitter).
 func (s *Schedule) Next(after time.Time) (time.Time, bool) {
 	from := s.floor(after)
-	limit := maxTime
+	if from.Before(MinTime) {
+		from = MinTime.Add(-time.Nanosecond) // nothing exists before MinTime
+	}
+	limit := MaxTime
 	if !s.end.IsZero() && s.end.Before(limit) {
 		limit = s.end
 	}
@@ -234,7 +248,7 @@ func (s *Schedule) Next(after time.Time) (time.Time, bool) {
 	} else {
 		t, ok = s.seq.next(from)
 	}
-	if !ok || t.After(limit) || t.Before(minTime) || !t.After(after) {
+	if !ok || t.After(limit) || t.Before(MinTime) || !t.After(after) {
 		return time.Time{}, false
 	}
 	return t.UTC(), true
@@ -248,7 +262,7 @@ func (s *Schedule) First() (time.Time, bool) {
 	if !s.bounded() {
 		return time.Time{}, false
 	}
-	return s.Next(minTime.Add(-time.Nanosecond))
+	return s.Next(MinTime.Add(-time.Nanosecond))
 }
 
 // Upcoming returns up to n occurrences strictly after after, in order: a

@@ -38,8 +38,8 @@ func newSequence(base, wall time.Time, period Period, first, last int64) *sequen
 	return &sequence{base: base, wall: wall, period: period, first: first, last: last}
 }
 
-// Unbounded index limits. Occurrences outside the years 1-9999 do not exist
-// anyway, and at most about 3.2e11 seconds separate those years, so with
+// Unbounded index limits. Occurrences outside [MinTime, MaxTime] do not
+// exist anyway, and about 9.2e9 seconds separate those instants, so with
 // steps of at least a second no index beyond ±2^40 is ever needed.
 const (
 	noFirst = -(1 << 40)

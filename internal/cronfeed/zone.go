@@ -1,25 +1,54 @@
 package cronfeed
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
 )
 
-// The instants this package computes lie in the years 1 to 9999: an
-// occurrence outside them does not exist. The bound keeps every search
-// finite and every arithmetic step far from overflow.
+// MinTime and MaxTime bound every instant this package computes, and every
+// due time timerd stores: the range of int64 nanoseconds since 1970
+// (time.Time.UnixNano), 1970-01-01T00:00:00Z to
+// 2262-04-11T23:47:16.854775807Z. An occurrence outside it does not exist,
+// so no due time converted to nanoseconds can wrap around (2263 would come
+// back as 1677 and fire at once). The bound also keeps every search finite
+// and every arithmetic step far from overflow. They are constants in all
+// but name: never assign to them.
 var (
-	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
-	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
-	// farPast and farFuture are what saturating arithmetic returns: outside
-	// [minTime, maxTime], so they are never an occurrence, and beyond any
-	// result that does not saturate (at most about 72,000 years from its
-	// start), so saturation keeps AddTo monotonic in k.
+	MinTime = time.Unix(0, 0).UTC()
+	MaxTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// farPast and farFuture are what saturating arithmetic returns: outside
+// [MinTime, MaxTime], so they are never an occurrence, and beyond any
+// result that does not saturate (at most about 72,000 years from its
+// start), so saturation keeps AddTo monotonic in k.
+var (
 	farPast   = time.Date(-1000000, 1, 1, 0, 0, 0, 0, time.UTC)
 	farFuture = time.Date(1000000, 1, 1, 0, 0, 0, 0, time.UTC)
 )
+
+// ErrRange: a time lies outside [MinTime, MaxTime]. (It sits beside the
+// bounds rather than in errors.go so that the range is defined in one file.)
+var ErrRange = errors.New("cronfeed: time out of range")
+
+// CheckTime returns nil if t lies in [MinTime, MaxTime], else an error
+// wrapping ErrRange that names t and the end of the range it passed. The
+// service answers it for Timer-At, Timer-Start, Timer-End and Timer-In.
+func CheckTime(t time.Time) error {
+	switch {
+	case t.Before(MinTime):
+		return fmt.Errorf("%w: %s is before %s, the earliest time timerd can hold", ErrRange,
+			t.UTC().Format(time.RFC3339Nano), MinTime.Format(time.RFC3339Nano))
+	case t.After(MaxTime):
+		return fmt.Errorf("%w: %s is after %s, the latest time timerd can hold (int64 nanoseconds since 1970)", ErrRange,
+			t.UTC().Format(time.RFC3339Nano), MaxTime.Format(time.RFC3339Nano))
+	}
+	return nil
+}
 
 // zones caches loaded locations by name: loading reads the zoneinfo file,
 // and a *time.Location is immutable once loaded, so sharing is safe.
@@ -169,4 +198,24 @@ func skips(tr, wall time.Time) bool {
 	from := u.Add(time.Duration(offPrev) * time.Second)
 	to := u.Add(time.Duration(offNew) * time.Second)
 	return !wall.Before(from) && wall.Before(to)
+}
+
+// DelayDue is the due time of a delay s (Timer-In) received at now:
+// ParseDelay(s) added once to now in UTC, so "36h" and "PT36H" are exact
+// time and "P1D" is the same UTC time the next day. The sum is computed in
+// seconds and nanoseconds (AddTo), never in int64 nanoseconds, so a delay
+// of up to 292 years cannot overflow; it is then checked against
+// [MinTime, MaxTime]. Errors wrap ErrDelay, ErrPeriod or ErrRange; a range
+// error also says the longest delay that would have been accepted.
+func DelayDue(s string, now time.Time) (time.Time, error) {
+	p, err := ParseDelay(s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	now = now.UTC()
+	due := p.AddTo(now, 1)
+	if err := CheckTime(due); err != nil {
+		return time.Time{}, fmt.Errorf("%w; want a delay of at most %v from now", err, MaxTime.Sub(now).Truncate(time.Second))
+	}
+	return due, nil
 }

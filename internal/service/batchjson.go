@@ -3,13 +3,11 @@ package service
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/timerd/timerd/api"
 	"github.com/timerd/timerd/internal/record"
@@ -35,11 +33,14 @@ func looksLikeArray(data []byte) bool {
 }
 
 // decodeBatch reads a batch body as encoding/json reads it into
-// []api.BatchItem with DisallowUnknownFields. The bodies batchReader takes,
-// every one encoding/json accepts (FuzzBatchDecode checks), cost no
-// reflection and no copy of the body; the others are read again by
-// encoding/json, whose error names the unknown field or the position at
-// fault. maxItems, the batch limit, only bounds the room reserved up front.
+// []api.BatchItem with DisallowUnknownFields, and refuses anything but
+// JSON white space after the array: a body pasted twice, or a second
+// array, is a mistake to name, not half a batch to schedule. The bodies
+// batchReader takes, every one encoding/json accepts (FuzzBatchDecode
+// checks), cost no reflection and no copy of the body; the others are read
+// again by encoding/json, whose error names the unknown field or the
+// position at fault. maxItems, the batch limit, only bounds the room
+// reserved up front.
 func decodeBatch(data []byte, maxItems int) ([]batchItem, error) {
 	r := batchReader{data: data}
 	if items, ok := r.read(maxItems); ok {
@@ -51,12 +52,22 @@ func decodeBatch(data []byte, maxItems int) ([]batchItem, error) {
 	if err := dec.Decode(&std); err != nil {
 		return nil, err
 	}
+	if end := int(dec.InputOffset()); trailingData(data[end:]) {
+		rest := data[end:]
+		return nil, fmt.Errorf("%d bytes after the array, from offset %d (%q); send one array alone (white space after it is fine)",
+			len(rest), end, printable(string(rest)))
+	}
 	// Only if batchReader wrongly refused the body: take it all the same.
 	items := make([]batchItem, len(std))
 	for i := range std {
 		items[i] = itemFromAPI(&std[i])
 	}
 	return items, nil
+}
+
+// trailingData reports whether rest holds anything but JSON white space.
+func trailingData(rest []byte) bool {
+	return len(bytes.TrimLeft(rest, " \t\r\n")) > 0
 }
 
 // itemFromAPI is the batchItem of an element encoding/json decoded.
@@ -116,7 +127,7 @@ func (it *batchItem) text(f int) *string {
 // Unicode simple folding); a repeated key overrides, but repeated headers
 // objects merge; null leaves a string or boolean as it was and clears the
 // others; strings have invalid UTF-8 and lone surrogates replaced by
-// U+FFFD; nothing after the array's closing bracket is read.
+// U+FFFD. After the array's closing bracket it takes only white space.
 type batchReader struct {
 	data []byte
 	pos  int
@@ -137,7 +148,7 @@ func (r *batchReader) read(maxItems int) ([]batchItem, bool) {
 	if !r.list('[', ']', func() bool {
 		items = append(items, batchItem{})
 		return r.element(&items[len(items)-1])
-	}) {
+	}) || r.skipSpace() {
 		return nil, false
 	}
 	return items, true
@@ -358,156 +369,4 @@ func lastOfEachKey(hs []record.Header) []record.Header {
 		}
 	}
 	return kept
-}
-
-// str reads a string. Its text is the body's bytes when it has no escapes
-// and only ASCII, else r.buf; either is valid until the next call.
-func (r *batchReader) str() ([]byte, bool) {
-	if r.data[r.pos] != '"' {
-		return nil, false
-	}
-	start := r.pos + 1
-	for i := start; i < len(r.data); i++ {
-		switch c := r.data[i]; {
-		case c == '"':
-			r.pos = i + 1
-			return r.data[start:i], true
-		case c == '\\' || c < ' ' || c >= utf8.RuneSelf:
-			return r.unquote(start, i)
-		}
-	}
-	return nil, false
-}
-
-// unquote reads the rest of a string from its first byte at i that is not
-// plain ASCII, unescaping as encoding/json does.
-func (r *batchReader) unquote(start, i int) ([]byte, bool) {
-	b := append(r.buf[:0], r.data[start:i]...)
-	for i < len(r.data) {
-		switch c := r.data[i]; {
-		case c == '"':
-			r.pos, r.buf = i+1, b
-			return b, true
-		case c < ' ' || c == '\\' && i+1 == len(r.data):
-			return nil, false
-		case c == '\\':
-			i += 2
-			switch e := r.data[i-1]; e {
-			case '"', '\\', '/':
-				b = append(b, e)
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			case 'u':
-				u := hex4(r.data[i-2:])
-				if u < 0 {
-					return nil, false
-				}
-				i += 4
-				if utf16.IsSurrogate(u) {
-					// A surrogate takes the escape after it when the two
-					// make a pair; alone, it is U+FFFD.
-					if pair := utf16.DecodeRune(u, hex4(r.data[i:])); pair != unicode.ReplacementChar {
-						u = pair
-						i += 6
-					} else {
-						u = unicode.ReplacementChar
-					}
-				}
-				b = utf8.AppendRune(b, u)
-			default:
-				return nil, false
-			}
-		case c < utf8.RuneSelf:
-			b = append(b, c)
-			i++
-		default:
-			// U+FFFD for each byte that does not start valid UTF-8.
-			u, size := utf8.DecodeRune(r.data[i:])
-			b = utf8.AppendRune(b, u)
-			i += size
-		}
-	}
-	return nil, false
-}
-
-// hex4 is the code unit of the \uXXXX escape s starts with, or -1.
-func hex4(s []byte) rune {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return -1
-	}
-	a, b, c, d := hexDigit[s[2]], hexDigit[s[3]], hexDigit[s[4]], hexDigit[s[5]]
-	if a|b|c|d < 0 {
-		return -1
-	}
-	return rune(a)<<12 | rune(b)<<8 | rune(c)<<4 | rune(d)
-}
-
-// hexDigit is the value of each hexadecimal digit, -1 for other bytes.
-var hexDigit = func() (t [256]int8) {
-	for c := range t {
-		switch {
-		case '0' <= c && c <= '9':
-			t[c] = int8(c - '0')
-		case 'a' <= c && c <= 'f':
-			t[c] = int8(c - 'a' + 10)
-		case 'A' <= c && c <= 'F':
-			t[c] = int8(c - 'A' + 10)
-		default:
-			t[c] = -1
-		}
-	}
-	return t
-}()
-
-// fieldOf is the field key names, or -1. Like encoding/json, it compares
-// keys and names folded: ASCII letters upper-cased, any other rune
-// replaced by the smallest rune of its case-folding orbit (so "ſubject",
-// with a long s, names subject).
-func fieldOf(key []byte) int {
-	var folded [len("TIME_ZONE")]byte // as long as the longest name
-	n := 0
-	for i := 0; i < len(key); n++ {
-		c := key[i]
-		if c >= utf8.RuneSelf {
-			u, size := utf8.DecodeRune(key[i:])
-			if u = foldRune(u); u >= utf8.RuneSelf {
-				return -1
-			}
-			c, i = byte(u), i+size
-		} else {
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			i++
-		}
-		if n == len(folded) {
-			return -1
-		}
-		folded[n] = c
-	}
-	for f, name := range batchFields {
-		if string(folded[:n]) == name {
-			return f
-		}
-	}
-	return -1
-}
-
-// foldRune is encoding/json's: the smallest rune of r's folding orbit.
-func foldRune(r rune) rune {
-	for {
-		r2 := unicode.SimpleFold(r)
-		if r2 <= r {
-			return r2
-		}
-		r = r2
-	}
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -33,6 +34,7 @@ var batchSeeds = []string{
 	`[{"max_fires":"1"}]`, `[{"id":1}]`, `[{"replace":"true"}]`, `[{"headers":{"a":1}}]`, `[{"headers":[]}]`,
 	`[{"subjekt":"a"}]`, `[{"id":"a",}]`, `[{"id":"a"},]`, `[{"id" "a"}]`, `[{"id":"\x"}]`, `[{"id":"\u12"}]`,
 	"[{\"id\":\"a\tb\"}]", `[{"id":"a"}`, `[`, `[]`, `[[]]`, `["a"]`, `[nul]`, `[{"replace":tru}]`, "\v[]", "[\u00a0]",
+	`[]xyz`, `[] []`, "[{}] \r\n\t", "[]\x00", `[{"id":"a"}]]`,
 }
 
 func FuzzBatchDecode(f *testing.F) {
@@ -45,12 +47,20 @@ func FuzzBatchDecode(f *testing.F) {
 		}
 		r := batchReader{data: body}
 		got, ok := r.read(1000)
+		// The reference: encoding/json's decoder for the array, and
+		// json.Valid (one value, white space around it) for what follows.
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		var std []api.BatchItem
 		err := dec.Decode(&std)
+		if err == nil && !json.Valid(body) {
+			err = errors.New("data after the array")
+		}
 		if ok != (err == nil) {
 			t.Fatalf("batchReader accepts: %v; encoding/json: %v", ok, err)
+		}
+		if _, derr := decodeBatch(body, 1000); (derr == nil) != (err == nil) {
+			t.Fatalf("decodeBatch: %v; encoding/json: %v", derr, err)
 		}
 		if !ok {
 			return
@@ -78,7 +88,7 @@ func TestBatchReader(t *testing.T) {
 		want []batchItem
 	}{
 		{`[]`, []batchItem{}},
-		{` [null, {"id":"a"}] ]{`, []batchItem{{}, {id: "a"}}},
+		{" [null, {\"id\":\"a\"}] \r\n\t", []batchItem{{}, {id: "a"}}},
 		{`[{"ID":"a","ſubject":"s","Time_Zone":"UTC","MAX_FIRES":5,"Data_B64":"aGk="}]`,
 			[]batchItem{{id: "a", subject: "s", zone: "UTC", maxFires: five, hasMaxFires: true, dataB64: []byte("aGk="), hasDataB64: true}}},
 		{`[{"id":"a","id":null,"in":"1s","in":"2s","replace":true,"replace":null,"data":"x","data":null,"max_fires":5,"max_fires":null}]`,
@@ -97,7 +107,7 @@ func TestBatchReader(t *testing.T) {
 	}
 	for _, body := range []string{`[{"subjekt":"a"}]`, `[{"max_fires":1.0}]`, `[{"max_fires":9223372036854775808}]`,
 		`[{"max_fires":01}]`, `[{"id":1}]`, `[{"headers":{"a":1}}]`, `[{"id":"a"},]`, `[{"id":"a"}`, "[{\"id\":\"a\tb\"}]",
-		`[{"id":"\'"}]`, `[["a"]]`, "\v[]"} {
+		`[{"id":"\'"}]`, `[["a"]]`, "\v[]", `[] ]{`, `[]x`, `[] []`, "[]\v", "[]\u00a0"} {
 		r := batchReader{data: []byte(body)}
 		if got, ok := r.read(10); ok {
 			t.Errorf("%s: accepted as %#v", body, got)
@@ -119,7 +129,7 @@ func TestBatchReaderSharesRepeatedStrings(t *testing.T) {
 
 // A body batchReader refuses gets encoding/json's own error.
 func TestDecodeBatchErrors(t *testing.T) {
-	for _, body := range []string{`[{"id":"x","subjekt":"a"}]`, `[{"id": "x",`, `[{"max_fires":1.5}]`} {
+	for _, body := range []string{`[{"id":"x","subjekt":"a"}]`, `[{"id": "x",`, `[{"max_fires":1.5}]`, `[{"subjekt":"a"}] x`} {
 		_, err := decodeBatch([]byte(body), 10)
 		dec := json.NewDecoder(strings.NewReader(body))
 		dec.DisallowUnknownFields()
@@ -127,6 +137,26 @@ func TestDecodeBatchErrors(t *testing.T) {
 		want := dec.Decode(&std)
 		if err == nil || want == nil || err.Error() != want.Error() {
 			t.Errorf("%s: %v; encoding/json: %v", body, err, want)
+		}
+	}
+}
+
+// Anything but white space after the array is refused, naming where it
+// starts; white space is fine. Both paths of decodeBatch agree.
+func TestDecodeBatchTrailingData(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{`[{"id":"a"}]xyz`, `3 bytes after the array, from offset 12 ("xyz")`},
+		{`[{"id":"a"}] [{"id":"b"}]`, `13 bytes after the array, from offset 12 (" [{\"id\":\"b\"}]")`},
+		{`[{"subjekt":"a"}]`, `unknown field "subjekt"`}, // encoding/json's error comes first
+		{"[{\"id\":\"a\"}]\n\x00", `2 bytes after the array, from offset 12 ("\n\x00")`},
+	} {
+		if _, err := decodeBatch([]byte(c.body), 10); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v; want %s", c.body, err, c.want)
+		}
+	}
+	for _, body := range []string{"[{\"id\":\"a\"}] \r\n\t", "[{\"ID\":\"a\"}] \r\n\t"} {
+		if items, err := decodeBatch([]byte(body), 10); err != nil || len(items) != 1 || items[0].id != "a" {
+			t.Errorf("%q: %v, %v", body, items, err)
 		}
 	}
 }

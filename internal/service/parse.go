@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,7 +18,6 @@ import (
 
 	"github.com/timerd/timerd/api"
 	"github.com/timerd/timerd/internal/cronfeed"
-	"github.com/timerd/timerd/internal/jetstream"
 	"github.com/timerd/timerd/internal/node"
 	"github.com/timerd/timerd/internal/record"
 )
@@ -70,9 +71,19 @@ func headerName(h string) string { return h }
 
 // fromHeaders reads a schedule request. Header names are case-insensitive
 // and values trimmed; Nats-* headers are dropped and every other header is
-// kept for the fires, in a stable order.
+// kept for the fires, in a stable order. nats.go keeps names as sent, so
+// Timer-In and timer-in arrive as two keys: a header sent twice, in any
+// spelling or with two values, is a 400 rather than a random pick.
 func fromHeaders(h map[string][]string, payload []byte) (*fields, *node.Error) {
 	f := &fields{payload: payload, name: headerName}
+	// The Timer-* headers read so far: where each went and how it was
+	// spelt. The array holds them all without an allocation.
+	type readHeader struct {
+		into *string
+		as   string
+	}
+	var readBuf [16]readHeader
+	read := readBuf[:0]
 	var buf [64]byte
 	for key, values := range h {
 		lower := toLower(buf[:0], key)
@@ -85,14 +96,25 @@ func fromHeaders(h map[string][]string, payload []byte) (*fields, *node.Error) {
 				return nil, badf("unknown header %s; schedule accepts %s", key, acceptedHeaders())
 			}
 			if len(values) > 1 {
-				return nil, badf("header %s was sent %d times; send it once", canonicalHeader(string(lower)), len(values))
+				return nil, sentTimes(canonicalHeader(string(lower)), len(values))
 			}
-			*field(f) = strings.TrimSpace(values[0])
+			into := field(f)
+			for _, r := range read {
+				if r.into == into {
+					return nil, sentTwice(canonicalHeader(string(lower)), r.as, key)
+				}
+			}
+			read = append(read, readHeader{into, key})
+			*into = strings.TrimSpace(values[0])
 		default:
-			for _, v := range values {
-				f.headers = append(f.headers, record.Header{Key: key, Value: v})
+			if len(values) > 1 {
+				return nil, sentTimes(key, len(values))
 			}
+			f.headers = append(f.headers, record.Header{Key: key, Value: values[0]})
 		}
+	}
+	if err := checkKept("kept headers", f.headers); err != nil {
+		return nil, err
 	}
 	slices.SortStableFunc(f.headers, func(a, b record.Header) int { return strings.Compare(a.Key, b.Key) })
 	return f, nil
@@ -152,28 +174,16 @@ func fromItem(it *batchItem) (fields, *node.Error) {
 		}
 		f.payload = p[:n]
 	}
+	if err := checkKept("headers", it.headers); err != nil {
+		return fields{}, err
+	}
 	for _, h := range it.headers {
 		lower := strings.ToLower(h.Key)
 		if strings.HasPrefix(lower, "timer-") || strings.HasPrefix(lower, "nats-") {
 			return fields{}, badf("headers: %q is reserved (Timer-* and Nats-* are not kept); use the element's fields instead", h.Key)
 		}
-		if !validHeaderKey(h.Key) || strings.ContainsAny(h.Value, "\r\n") {
-			return fields{}, badf("headers: %q is not a valid NATS header (name: printable ASCII without ':' or spaces; value: no line breaks)", h.Key)
-		}
 	}
 	return f, nil
-}
-
-func validHeaderKey(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c <= ' ' || c > '~' || c == ':' {
-			return false
-		}
-	}
-	return true
 }
 
 // batchFieldName names a header's batch field: Timer-Max-Fires -> max_fires.
@@ -193,21 +203,11 @@ func badf(format string, args ...any) *node.Error {
 	return &node.Error{Code: api.CodeBadRequest, Msg: fmt.Sprintf(format, args...)}
 }
 
-// limits are the server's request limits.
-type limits struct {
-	prefix     string
-	maxPayload int
-	allow      []string
-}
-
 // build validates f into a schedule request, computing a one-shot's due
 // time from now (the receipt time).
 func (l *limits) build(f *fields, now time.Time) (node.ScheduleRequest, *node.Error) {
 	n := f.name
 	var req node.ScheduleRequest
-	if len(f.payload) > l.maxPayload {
-		return req, &node.Error{Code: api.CodeTooLarge, Msg: fmt.Sprintf("payload is %d bytes; the limit is %d (--max-payload)", len(f.payload), l.maxPayload)}
-	}
 	if err := l.checkSubject(n(api.HeaderSubject), f.subject); err != nil {
 		return req, err
 	}
@@ -215,6 +215,9 @@ func (l *limits) build(f *fields, now time.Time) (node.ScheduleRequest, *node.Er
 	if id == "" {
 		id = nuid.Next()
 	} else if err := CheckID(n(api.HeaderID), id); err != nil {
+		return req, err
+	}
+	if err := l.checkFire(id, f.headers, f.payload); err != nil {
 		return req, err
 	}
 	r := &record.Timer{ID: id, Subject: f.subject, Created: now.UnixNano(), Headers: f.headers, Payload: f.payload}
@@ -244,8 +247,15 @@ func (l *limits) build(f *fields, now time.Time) (node.ScheduleRequest, *node.Er
 	if err := parseOptions(r, f); err != nil {
 		return req, err
 	}
+	if err := checkJitteredDue(r, f); err != nil {
+		return req, err
+	}
 	if r.Kind.Recurring() {
 		sched, err := cronfeed.Compile(node.SpecOf(r))
+		if errors.Is(err, cronfeed.ErrNoOccurrence) {
+			// Its sentence says what bounded the schedule, not the spec.
+			return req, badf("%s %q: %s", n(kindHeader(r.Kind)), r.Spec, strings.TrimPrefix(err.Error(), "cronfeed: "))
+		}
 		if err != nil {
 			// cronfeed's sentences quote the value and say what is accepted.
 			return req, badf("%s: %s", n(kindHeader(r.Kind)), strings.TrimPrefix(err.Error(), "cronfeed: "))
@@ -283,16 +293,16 @@ func kindHeader(k record.Kind) string {
 	return api.HeaderRepeat
 }
 
-// maxDue keeps due times inside what int64 nanoseconds and RFC 3339 carry.
-var maxDue = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
-
+// parseWhen sets a one-shot's due time. Every time a request names is
+// checked against cronfeed's range (int64 nanoseconds since 1970) before it
+// becomes nanoseconds, so none wraps around.
 func parseWhen(r *record.Timer, f *fields, now time.Time) *node.Error {
 	n := f.name
 	switch r.Kind {
 	case record.KindIn:
-		due, err := ParseDelay(f.in, now)
+		due, err := cronfeed.DelayDue(f.in, now)
 		if err != nil {
-			return badf("%s %q: %v", n(api.HeaderIn), f.in, err)
+			return badf("%s %q: %s", n(api.HeaderIn), f.in, strings.TrimPrefix(err.Error(), "cronfeed: "))
 		}
 		r.Due = due.UnixNano()
 	case record.KindAt:
@@ -305,40 +315,26 @@ func parseWhen(r *record.Timer, f *fields, now time.Time) *node.Error {
 	return nil
 }
 
-// ParseDelay is Timer-In: a Go duration (1500ms, 2h45m) or an ISO 8601
-// duration (PT30S, P1DT2H), not negative, added to now.
-func ParseDelay(s string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return time.Time{}, fmt.Errorf("negative delay; want 0 or more (a time in the past: use %s)", api.HeaderAt)
-		}
-		return now.Add(d), nil
+// checkJitteredDue refuses a one-shot whose jitter could push its fire past
+// the end of the range, where the node's due + jitter would wrap.
+func checkJitteredDue(r *record.Timer, f *fields) *node.Error {
+	if r.Kind.Recurring() || r.Jitter == 0 || r.Due <= math.MaxInt64-r.Jitter {
+		return nil
 	}
-	if strings.HasPrefix(s, "-") {
-		return time.Time{}, fmt.Errorf("negative delay; want 0 or more")
-	}
-	if len(s) > 0 && (s[0] == 'P' || s[0] == 'p') {
-		p, err := cronfeed.ParsePeriod(s)
-		if err != nil {
-			return time.Time{}, err
-		}
-		due := p.AddTo(now.UTC(), 1)
-		if due.After(maxDue) {
-			return time.Time{}, fmt.Errorf("too far in the future (after %s)", maxDue.Format(time.RFC3339))
-		}
-		return due, nil
-	}
-	return time.Time{}, fmt.Errorf("not a duration; want a Go duration like 1500ms or 2h45m, or ISO 8601 like PT30S or P1DT2H")
+	latest := time.Unix(0, r.Due).Add(time.Duration(r.Jitter))
+	return badf("%s %q with %s %q could fire as late as %s, after %s, the latest time timerd can hold; want an earlier time or a shorter jitter",
+		f.name(kindName(r.Kind)), r.Spec, f.name(api.HeaderJitter), f.jitter, api.FormatTime(latest), api.FormatTime(cronfeed.MaxTime))
 }
 
-// parseTime is an RFC 3339 time with optional fraction and offset.
+// parseTime is an RFC 3339 time with optional fraction and offset, in
+// cronfeed's range.
 func parseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("not an RFC 3339 time; want for example 2027-01-02T03:04:05Z or 2027-01-02T03:04:05.250+01:00")
 	}
-	if t.Year() < 1970 || t.After(maxDue) {
-		return time.Time{}, fmt.Errorf("out of range; want a time between 1970 and 2261")
+	if err := cronfeed.CheckTime(t); err != nil {
+		return time.Time{}, errors.New(strings.TrimPrefix(err.Error(), "cronfeed: "))
 	}
 	return t, nil
 }
@@ -455,10 +451,8 @@ func CheckID(header, id string) *node.Error {
 	}
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c <= ' ' || c > '~' || c == '*' || c == '>' {
-			what := fmt.Sprintf("byte 0x%02x", c)
-			if c == ' ' {
-				what = "a space"
-			} else if c == '*' || c == '>' {
+			what := describeByte(id, i)
+			if c == '*' || c == '>' {
 				what = fmt.Sprintf("%q", string(c))
 			}
 			return badf("%s %q has %s at position %d; ids are printable ASCII without spaces, '*' or '>'", header, printable(id), what, i)
@@ -475,40 +469,4 @@ func printable(s string) string {
 		s = s[:64] + "..."
 	}
 	return strings.ToValidUTF8(s, "?")
-}
-
-// checkSubject validates a fire subject: a literal subject outside the
-// reserved spaces and inside the allow-list.
-func (l *limits) checkSubject(header, s string) *node.Error {
-	if s == "" {
-		return badf("%s is required: the subject the fire is published to", header)
-	}
-	if strings.ContainsAny(s, " \t\r\n") {
-		return badf("%s %q contains white space; want a literal NATS subject like orders.timeout", header, s)
-	}
-	for tok := range strings.SplitSeq(s, ".") {
-		switch tok {
-		case "":
-			return badf("%s %q has an empty token; want a literal NATS subject like orders.timeout", header, s)
-		case "*", ">":
-			return badf("%s %q has the wildcard %q; a fire needs a literal subject", header, s, tok)
-		}
-	}
-	forbidden := func(why string) *node.Error {
-		return &node.Error{Code: api.CodeForbidden, Msg: fmt.Sprintf("%s %q is not allowed: %s", header, s, why)}
-	}
-	switch {
-	case strings.HasPrefix(s, "$"):
-		return forbidden("subjects starting with $ are reserved for NATS")
-	case s == "_INBOX" || strings.HasPrefix(s, "_INBOX."):
-		return forbidden("_INBOX subjects are reserved for replies")
-	case s == l.prefix || strings.HasPrefix(s, l.prefix) && s[len(l.prefix)] == '.':
-		return forbidden(fmt.Sprintf("subjects under %s. are timerd's own API", l.prefix))
-	}
-	for _, filter := range l.allow {
-		if jetstream.SubjectMatches(filter, s) {
-			return nil
-		}
-	}
-	return forbidden(fmt.Sprintf("it is outside the allow-list (--allow-subjects %s)", strings.Join(l.allow, ",")))
 }

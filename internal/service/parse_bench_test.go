@@ -26,7 +26,7 @@ func BenchmarkBatchParse(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l := limits{prefix: api.DefaultPrefix, maxPayload: api.DefaultPayload, allow: []string{">"}}
+	l := limits{prefix: api.DefaultPrefix, maxPayload: api.DefaultPayload, serverMax: api.DefaultServerMaxPayload, allow: []string{">"}}
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -53,7 +53,7 @@ func BenchmarkScheduleParse(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l := limits{prefix: api.DefaultPrefix, maxPayload: api.DefaultPayload, allow: []string{">"}}
+	l := limits{prefix: api.DefaultPrefix, maxPayload: api.DefaultPayload, serverMax: api.DefaultServerMaxPayload, allow: []string{">"}}
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {

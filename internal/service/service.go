@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,14 +26,20 @@ import (
 
 // Config configures the API service.
 type Config struct {
-	Prefix        string        // API subject prefix (default api.DefaultPrefix)
-	MaxPayload    int           // bytes (default api.DefaultPayload)
-	MaxBatch      int           // timers per batch (default api.DefaultMaxBatch)
-	AllowSubjects []string      // fire subject allow-list (default ">")
-	MaxInFlight   int           // requests handled at once; beyond: 429 (default 20000)
-	Timeout       time.Duration // per request, then 503; up to 1/64 more (default 30s)
-	Version       string
-	Logger        *slog.Logger
+	Prefix     string // API subject prefix (default api.DefaultPrefix)
+	MaxPayload int    // bytes of a timer's payload, --max-payload (default api.DefaultPayload)
+	// ServerMaxPayload is the NATS server's max payload, which every fire
+	// (payload and headers, api.FireSize) must fit whatever MaxPayload
+	// says. Default: what nc reports (nats.Conn.MaxPayload), else
+	// api.DefaultServerMaxPayload. Read once: the servers of one NATS
+	// system are expected to share it.
+	ServerMaxPayload int64
+	MaxBatch         int           // timers per batch (default api.DefaultMaxBatch)
+	AllowSubjects    []string      // fire subject allow-list (default ">")
+	MaxInFlight      int           // requests handled at once; beyond: 429 (default 20000)
+	Timeout          time.Duration // per request, then 503; up to 1/64 more (default 30s)
+	Version          string
+	Logger           *slog.Logger
 }
 
 // Service is the running micro service.
@@ -56,6 +63,12 @@ func Start(nc *nats.Conn, n *node.Node, cfg Config) (*Service, error) {
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = api.DefaultPayload
 	}
+	if cfg.ServerMaxPayload <= 0 {
+		cfg.ServerMaxPayload = nc.MaxPayload()
+	}
+	if cfg.ServerMaxPayload <= 0 {
+		cfg.ServerMaxPayload = api.DefaultServerMaxPayload
+	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = api.DefaultMaxBatch
 	}
@@ -75,8 +88,13 @@ func Start(nc *nats.Conn, n *node.Node, cfg Config) (*Service, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{nc: nc, cfg: cfg, node: n, slots: make(chan struct{}, cfg.MaxInFlight), log: cfg.Logger,
-		limits:    limits{prefix: cfg.Prefix, maxPayload: cfg.MaxPayload, allow: cfg.AllowSubjects},
+		limits: limits{prefix: cfg.Prefix, maxPayload: cfg.MaxPayload, serverMax: int(min(cfg.ServerMaxPayload, math.MaxInt32)),
+			allow: cfg.AllowSubjects},
 		deadlines: newDeadlines(cfg.Timeout)}
+	if int64(cfg.MaxPayload) > cfg.ServerMaxPayload {
+		s.log.Warn("--max-payload is more than the NATS server's max payload; fires must fit the server's, so larger requests are refused",
+			"max_payload", cfg.MaxPayload, "server_max_payload", cfg.ServerMaxPayload)
+	}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        api.ServiceName,
 		Version:     cfg.Version,
@@ -229,7 +247,7 @@ func (s *Service) batch(ctx context.Context, req micro.Request) (any, error) {
 			}
 		}
 		if perr != nil {
-			results[i] = api.BatchResult{Error: fmt.Sprintf("element %d: %s", i, perr.Msg), Code: perr.Code}
+			results[i] = failedElement(i, &items[i], perr)
 			continue
 		}
 		reqs, at = append(reqs, r), append(at, i)
@@ -241,12 +259,24 @@ func (s *Service) batch(ctx context.Context, req micro.Request) (any, error) {
 			if !errors.As(errs[k], &e) {
 				e = &node.Error{Code: api.CodeInternal, Msg: errs[k].Error()}
 			}
-			results[i] = api.BatchResult{Error: fmt.Sprintf("element %d: %s", i, e.Msg), Code: e.Code}
+			results[i] = failedElement(i, &items[i], e)
 			continue
 		}
 		results[i] = api.BatchResult{ScheduleReply: replies[k]}
 	}
 	return results, nil
+}
+
+// failedElement is the result of batch element i that failed with e: its
+// id as the element gave it, the error and the code. An id longer than any
+// valid one is left out (the error names it, shortened): echoed whole, a
+// batch of them could make a reply larger than the server carries.
+func failedElement(i int, it *batchItem, e *node.Error) api.BatchResult {
+	id := strings.TrimSpace(it.id)
+	if len(id) > api.MaxIDLen {
+		id = ""
+	}
+	return api.BatchResult{ScheduleReply: api.ScheduleReply{ID: id}, Error: fmt.Sprintf("element %d: %s", i, e.Msg), Code: e.Code}
 }
 
 // retried answers an identical retry of a request that was valid when first
@@ -261,34 +291,43 @@ func (s *Service) retried(ctx context.Context, f *fields, perr *node.Error) (api
 
 // idOf reads the Timer-Id header of cancel, get, pause, resume and trigger.
 func idOf(req micro.Request) (string, *node.Error) {
-	id := strings.TrimSpace(header(req, api.HeaderID))
+	id, err := header(req, api.HeaderID)
+	if err != nil {
+		return "", err
+	}
 	if err := CheckID(api.HeaderID, id); err != nil {
 		return "", err
 	}
 	return id, nil
 }
 
-// header reads a request header case-insensitively.
-func header(req micro.Request, name string) string {
-	h := req.Headers()
-	if v := h.Get(name); v != "" {
-		return v
-	}
-	for k, v := range h {
-		if strings.EqualFold(k, name) && len(v) > 0 {
-			return v[0]
+// header reads a request header case-insensitively, trimmed. nats.go keeps
+// names as sent, so one sent twice (in two spellings, or with two values)
+// arrives twice; that is a 400, not a random pick.
+func header(req micro.Request, name string) (string, *node.Error) {
+	var value, as string
+	for k, v := range req.Headers() {
+		if !strings.EqualFold(k, name) || len(v) == 0 {
+			continue
 		}
+		if len(v) > 1 {
+			return "", sentTimes(name, len(v))
+		}
+		if as != "" {
+			return "", sentTwice(name, as, k)
+		}
+		value, as = v[0], k
 	}
-	return ""
+	return strings.TrimSpace(value), nil
 }
 
 func callOptions(req micro.Request) (node.CallOptions, *node.Error) {
-	v := strings.TrimSpace(header(req, api.HeaderExpectedRevision))
-	if v == "" {
-		return node.CallOptions{}, nil
+	v, err := header(req, api.HeaderExpectedRevision)
+	if err != nil || v == "" {
+		return node.CallOptions{}, err
 	}
-	rev, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
+	rev, perr := strconv.ParseUint(v, 10, 64)
+	if perr != nil {
 		return node.CallOptions{}, badf("%s %q: want a revision number from a previous reply", api.HeaderExpectedRevision, v)
 	}
 	return node.CallOptions{ExpectedRevision: rev, HasExpected: true}, nil
@@ -327,15 +366,23 @@ func (s *Service) trigger(ctx context.Context, req micro.Request) (any, error) {
 }
 
 func (s *Service) list(ctx context.Context, req micro.Request) (any, error) {
+	var given [3]string
+	for i, name := range []string{api.HeaderLimit, api.HeaderPrefix, api.HeaderCursor} {
+		v, err := header(req, name)
+		if err != nil {
+			return nil, err
+		}
+		given[i] = v
+	}
 	limit := api.DefaultLimit
-	if v := strings.TrimSpace(header(req, api.HeaderLimit)); v != "" {
+	if v := given[0]; v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > api.MaxLimit {
 			return nil, badf("%s %q: want a whole number from 1 to %d", api.HeaderLimit, v, api.MaxLimit)
 		}
 		limit = n
 	}
-	return s.node.List(ctx, strings.TrimSpace(header(req, api.HeaderPrefix)), strings.TrimSpace(header(req, api.HeaderCursor)), limit)
+	return s.node.List(ctx, given[1], given[2], limit)
 }
 
 func (s *Service) stats(ctx context.Context, _ micro.Request) (any, error) {

@@ -383,9 +383,9 @@ func TestBatchElementsSucceedOrFailAlone(t *testing.T) {
 	if res[0].Error != "" || !res[0].Created || res[2].Error != "" {
 		t.Fatalf("valid elements failed: %+v", res)
 	}
-	for _, i := range []int{1, 3, 4} {
-		if res[i].Code != 400 || res[i].Error == "" || res[i].ID != "" {
-			t.Errorf("element %d: %+v, want a 400 of its own", i, res[i])
+	for i, id := range map[int]string{1: "b2", 3: "", 4: "b5"} {
+		if res[i].Code != 400 || res[i].Error == "" || res[i].ID != id || res[i].Created || res[i].Revision != 0 {
+			t.Errorf("element %d: %+v, want a 400 of its own with id %q", i, res[i], id)
 		}
 	}
 	if !strings.Contains(res[1].Error, "in") || !strings.Contains(res[1].Error, "nope") {
