@@ -171,6 +171,9 @@ func parseField(f string, i int, r *fieldRange, d *dialect) (parsedField, string
 	}
 	for item := range strings.SplitSeq(f, ",") {
 		if why := out.addSpecial(item, i, d); why != "-" {
+			if why != "" && item != f {
+				why = item + ": " + why // name the item of a list
+			}
 			if why != "" {
 				return out, why
 			}
@@ -199,8 +202,13 @@ func (p *parsedField) addSpecial(item string, i int, d *dialect) string {
 		it, why := parseDomItem(up)
 		p.dom = append(p.dom, it)
 		return why
+	case i == fDow && up == "L" && d.strictDays:
+		// Quartz: "If used in the day-of-week field by itself, it simply
+		// means 7 or SAT"; AWS: "the last day of the ... week".
+		p.mask |= 1 << 6
+		return ""
 	case i == fDow && (strings.HasSuffix(up, "L") || strings.Contains(up, "#")):
-		it, why := parseDowItem(item, up, d)
+		it, why := parseDowItem(up, d)
 		p.dow = append(p.dow, it)
 		return why
 	}
@@ -217,30 +225,27 @@ func parseDomItem(up string) (domItem, string) {
 	case strings.HasPrefix(rest, "L-"):
 		n, ok := number(rest[2:])
 		if !ok || n < 1 || n > 30 {
-			return it, fmt.Sprintf("%s: the offset after L- must be 1 to 30", up)
+			return it, "the offset after L- must be 1 to 30"
 		}
 		it.fromEnd, it.n = true, n
 	default:
 		n, ok := number(rest)
 		if !ok || n < 1 || n > 31 {
-			return it, fmt.Sprintf("%s: W follows a day 1-31 or L, as in 15W or LW", up)
+			return it, "W follows a day 1-31 or L, as in 15W or LW"
 		}
 		it.n = n
 	}
 	return it, ""
 }
 
-// parseDowItem parses L (Saturday in Quartz and EventBridge), dL (the last
-// day d of the month) and d#n (the nth day d). In the standard dialect d
+// parseDowItem parses dL (the last day d of the month) and d#n (the nth
+// day d), and refuses L alone in standard cron. In the standard dialect d
 // must be a name: a number there would be read with standard numbering,
 // and a Quartz line pasted without its dialect (6L, the last Friday) would
 // silently run on another day (the last Saturday).
-func parseDowItem(item, up string, d *dialect) (dowItem, string) {
+func parseDowItem(up string, d *dialect) (dowItem, string) {
 	if up == "L" {
-		if !d.strictDays {
-			return dowItem{}, "L alone means Saturday in Quartz and EventBridge; write SAT, or a day and L (FRIL) for the last such day of the month, or " + declare(DialectQuartz)
-		}
-		return dowItem{weekday: 6, nth: 0}, "" // 7, Saturday, as Quartz documents
+		return dowItem{}, "L alone means Saturday in Quartz and EventBridge; write SAT, or a day and L (FRIL) for the last such day of the month, or " + declare(DialectQuartz)
 	}
 	dayText, nthText, isNth := strings.Cut(up, "#")
 	if !isNth {
@@ -248,7 +253,7 @@ func parseDowItem(item, up string, d *dialect) (dowItem, string) {
 	}
 	v, ok := d.dow.value(dayText)
 	if !ok || v < d.dow.min || v > d.dow.max {
-		return dowItem{}, fmt.Sprintf("%q: %q is not a day (%s)", item, dayText, d.dow.accepts)
+		return dowItem{}, fmt.Sprintf("%q is not a day", dayText)
 	}
 	if _, numbered := number(dayText); numbered && !d.strictDays {
 		weekday := (v - d.sunday + 7) % 7
@@ -256,14 +261,14 @@ func parseDowItem(item, up string, d *dialect) (dowItem, string) {
 		if v >= quartz.dow.min {
 			other = strings.ToUpper(dowNames[(v-quartz.sunday+7)%7])
 		}
-		return dowItem{}, fmt.Sprintf("%q: a numbered day with L or # is read differently by Quartz and EventBridge (%d is %s in standard cron, %s there); write its name, as in %s, or %s",
-			item, v, strings.ToUpper(dowNames[weekday]), other, strings.ToUpper(dowNames[weekday])+up[len(dayText):], declare(DialectQuartz))
+		return dowItem{}, fmt.Sprintf("a numbered day with L or # is read differently by Quartz and EventBridge (%d is %s in standard cron, %s there); write its name, as in %s, or %s",
+			v, strings.ToUpper(dowNames[weekday]), other, strings.ToUpper(dowNames[weekday])+up[len(dayText):], declare(DialectQuartz))
 	}
 	it := dowItem{weekday: (v - d.sunday + 7) % 7}
 	if isNth {
 		n, ok := number(nthText)
 		if !ok || n < 1 || n > 5 {
-			return it, fmt.Sprintf("%q: the n of #n must be 1 to 5", item)
+			return it, "the n of #n must be 1 to 5"
 		}
 		it.nth = n
 	}

@@ -61,8 +61,8 @@ func parseCron(text, declared string) (cronText, error) {
 	name, rest, why := unwrap(rest, declared)
 	switch {
 	case why == "conflict":
-		return cronText{}, fmt.Errorf("%w %q: the cron(...) form is EventBridge's, but the dialect is %s; drop the wrapper, or declare %s",
-			ErrDialect, text, declared, DialectEventBridge)
+		return cronText{}, fmt.Errorf("%w %q: cron(...) is EventBridge's form; drop the wrapper, or declare %s",
+			ErrDialect, declared, DialectEventBridge)
 	case why != "":
 		return bad(why)
 	}
