@@ -1,6 +1,7 @@
 package cronfeed
 
 import (
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -191,41 +192,48 @@ func TestCronMatchesReferenceModel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var want []time.Time
-				for _, u := range w.reference(s.cron) {
-					if !u.Before(from) && !u.After(to) {
-						want = append(want, u)
-					}
-				}
-				// Iterating Next gives exactly the model's occurrences ...
-				var got []time.Time
-				for u, ok := s.Next(from.Add(-time.Nanosecond)); ok && !u.After(to); u, ok = s.Next(u) {
-					got = append(got, u)
-				}
-				if !equalTimes(got, want) {
-					t.Errorf("%s in %s around %s:\n got  %v\n want %v", spec, zone, tr.In(loc),
-						fmtTimes(got, loc), fmtTimes(want, loc))
-					continue
-				}
-				// ... and Next from any instant gives the model's next one.
-				for i := 0; i < len(w.instant); i += 7 {
-					for _, after := range []time.Time{w.instant[i], w.instant[i].Add(30 * time.Second), w.instant[i].Add(-time.Nanosecond)} {
-						if after.Before(from) || after.After(to) {
-							continue
-						}
-						k := sort.Search(len(want), func(k int) bool { return want[k].After(after) })
-						if k == len(want) {
-							continue
-						}
-						if got, ok := s.Next(after); !ok || !got.Equal(want[k]) {
-							t.Errorf("%s in %s: Next(%s) = %s, want %s", spec, zone, after.In(loc),
-								got.In(loc), want[k].In(loc))
-						}
-					}
-				}
+				compareWithModel(t, fmt.Sprintf("%s in %s around %s", spec, zone, tr.In(loc)), s, w, from, to, 7)
 			}
 		}
 	}
+}
+
+// compareWithModel checks s against the model over [from, to] of w:
+// iterating Next gives exactly the model's occurrences, and Next from every
+// stride-th minute (on it, 30 s after it, a nanosecond before it) gives the
+// model's next one. It returns how many occurrences the model found.
+func compareWithModel(t *testing.T, label string, s *Schedule, w *window, from, to time.Time, stride int) int {
+	t.Helper()
+	loc := w.loc
+	var want []time.Time
+	for _, u := range w.reference(s.cron) {
+		if !u.Before(from) && !u.After(to) {
+			want = append(want, u)
+		}
+	}
+	var got []time.Time
+	for u, ok := s.Next(from.Add(-time.Nanosecond)); ok && !u.After(to); u, ok = s.Next(u) {
+		got = append(got, u)
+	}
+	if !equalTimes(got, want) {
+		t.Errorf("%s:\n got  %v\n want %v", label, fmtTimes(got, loc), fmtTimes(want, loc))
+		return len(want)
+	}
+	for i := 0; i < len(w.instant); i += stride {
+		for _, after := range []time.Time{w.instant[i], w.instant[i].Add(30 * time.Second), w.instant[i].Add(-time.Nanosecond)} {
+			if after.Before(from) || after.After(to) {
+				continue
+			}
+			k := sort.Search(len(want), func(k int) bool { return want[k].After(after) })
+			if k == len(want) {
+				continue
+			}
+			if got, ok := s.Next(after); !ok || !got.Equal(want[k]) {
+				t.Errorf("%s: Next(%s) = %s, want %s", label, after.In(loc), got.In(loc), want[k].In(loc))
+			}
+		}
+	}
+	return len(want)
 }
 
 func equalTimes(a, b []time.Time) bool {
