@@ -140,6 +140,11 @@ func (c *cronSpec) next(after time.Time, loc *time.Location, limit time.Time) (t
 	// Wall clocks run at most 15 hours ahead of UTC; a naive limit that far
 	// beyond limit loses nothing.
 	wallLimit := limit.UTC().Add(15 * time.Hour)
+	if _, last, _ := c.years.span(); c.years != nil && last < wallLimit.Year() {
+		// Past its year field's last year nothing matches: do not walk the
+		// zone's periods up to the year 9999 to find that out.
+		wallLimit = time.Date(last+1, 1, 2, 0, 0, 0, 0, time.UTC)
+	}
 	if c.wildHour {
 		return c.nextReal(after, loc, wallLimit)
 	}
@@ -178,7 +183,7 @@ func (c *cronSpec) nextReal(after time.Time, loc *time.Location, wallLimit time.
 	u := after.In(loc)
 	from := wallOf(u) // strictly after this wall time
 	for {
-		_, end := u.ZoneBounds()
+		end := zoneEnd(u)
 		off := offsetAt(u, loc)
 		lim := wallLimit
 		if !end.IsZero() {
