@@ -151,6 +151,11 @@ func TestDialectErrors(t *testing.T) {
 		{Spec{Cron: "0 15 10 ? * 6#3"}, ErrCron, []string{`"6#3"`, "SAT#3", "Timer-Cron-Dialect: quartz"}},
 		{Spec{Cron: "0 0 12 * * 0L"}, ErrCron, []string{"0 is SUN in standard cron, not a day there", "SUNL"}},
 		{Spec{Cron: "0 0 12 ? * L"}, ErrCron, []string{"L alone means Saturday", "Timer-Cron-Dialect: quartz"}},
+		// An EventBridge line without its wrapper is no standard cron: ? outside
+		// the day fields (robfig took it as *: every hour at :10, every hour
+		// in February).
+		{Spec{Cron: "0 10 * * ? *"}, ErrCron, []string{`month field "?"`, "wrap it in cron(...)", "Timer-Cron-Dialect: eventbridge"}},
+		{Spec{Cron: "0 12 ? * 2 *"}, ErrCron, []string{`hour field "?"`, "EventBridge"}},
 		// Both day fields, or neither: Quartz and AWS take exactly one.
 		{Spec{Cron: "0 0 12 15 * MON", Dialect: qz}, ErrCron, []string{`day-of-month "15" and day-of-week "MON" are both given`, "write ? in the other"}},
 		{Spec{Cron: "0 0 12 * * *", Dialect: qz}, ErrCron, []string{"both given"}},

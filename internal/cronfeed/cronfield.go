@@ -17,8 +17,10 @@ type fieldRange struct {
 	// names are the names of the values min, min+1, ... (nil: numbers only).
 	names []string
 	// linear: a range never wraps around (years); others may in Quartz.
-	linear  bool
-	accepts string
+	linear bool
+	// dayField: day-of-month or day-of-week, where ? may stand.
+	dayField bool
+	accepts  string
 }
 
 // Field indexes, seconds first; the year, when there is one, is last.
@@ -37,7 +39,7 @@ var (
 	secondField = fieldRange{name: "second", min: 0, max: 59, last: 59, accepts: "0-59"}
 	minuteField = fieldRange{name: "minute", min: 0, max: 59, last: 59, accepts: "0-59"}
 	hourField   = fieldRange{name: "hour", min: 0, max: 23, last: 23, accepts: "0-23"}
-	domField    = fieldRange{name: "day-of-month", min: 1, max: 31, last: 31,
+	domField    = fieldRange{name: "day-of-month", min: 1, max: 31, last: 31, dayField: true,
 		accepts: "1-31, or L (the last day), L-n (n days before it), nW (the weekday nearest day n) or LW"}
 	monthField = fieldRange{name: "month", min: 1, max: 12, last: 12, names: monthNames, accepts: "1-12 or JAN-DEC"}
 	// Years outside firstYear-lastYear parse but never match (see yearSet).
@@ -80,7 +82,7 @@ func parseSpan(item string, r *fieldRange, d *dialect) (span, string) {
 		}
 		step = n
 	}
-	if base == "*" || base == "?" && !d.strictDays {
+	if base == "*" || base == "?" && !d.strictDays && r.dayField {
 		return span{r.min, r.last, step}, ""
 	}
 	loText, hiText, isRange := strings.Cut(base, "-")
@@ -89,8 +91,14 @@ func parseSpan(item string, r *fieldRange, d *dialect) (span, string) {
 	switch {
 	case item == "":
 		return span{}, "empty list item"
-	case base == "?":
+	case base == "?" && d.strictDays:
 		return span{}, "? stands alone, and only in day-of-month or day-of-week"
+	case base == "?":
+		// robfig/cron took ? as * anywhere, though it documents it for the
+		// day fields only; elsewhere it is the mark of an EventBridge line
+		// without its wrapper (0 10 * * ? *, daily at 10:00), which
+		// standard cron would read as every hour at :10.
+		return span{}, "? belongs in day-of-month or day-of-week; with ? here this looks like EventBridge's minutes hours day-of-month month day-of-week year: wrap it in cron(...), or " + declare(DialectEventBridge)
 	case !okLo || isRange && !okHi:
 		return span{}, fmt.Sprintf("%q is not a value, a range a-b, * or ?, each optionally with /step", item)
 	}

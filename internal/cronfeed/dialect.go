@@ -67,17 +67,17 @@ type dialect struct {
 var (
 	standard = &dialect{
 		name: DialectStandard, title: "standard cron", sunday: 0,
-		dow:   fieldRange{name: "day-of-week", min: 0, max: 7, last: 6, names: dowNames, accepts: "0-7 (0 and 7 are Sunday) or SUN-SAT"},
+		dow:   fieldRange{name: "day-of-week", min: 0, max: 7, last: 6, names: dowNames, dayField: true, accepts: "0-7 (0 and 7 are Sunday) or SUN-SAT"},
 		forms: cronForms,
 	}
 	quartz = &dialect{
 		name: DialectQuartz, title: "Quartz", sunday: 1, strictDays: true, wrapRanges: true,
-		dow:   fieldRange{name: "day-of-week", min: 1, max: 7, last: 7, names: dowNames, accepts: "1-7 (1 is Sunday) or SUN-SAT"},
+		dow:   fieldRange{name: "day-of-week", min: 1, max: 7, last: 7, names: dowNames, dayField: true, accepts: "1-7 (1 is Sunday) or SUN-SAT"},
 		forms: "Quartz specs have 6 fields (second minute hour day-of-month month day-of-week) or 7 with a year",
 	}
 	eventBridge = &dialect{
 		name: DialectEventBridge, title: "EventBridge", sunday: 1, strictDays: true,
-		dow:   fieldRange{name: "day-of-week", min: 1, max: 7, last: 7, names: dowNames, accepts: "1-7 (1 is Sunday) or SUN-SAT"},
+		dow:   fieldRange{name: "day-of-week", min: 1, max: 7, last: 7, names: dowNames, dayField: true, accepts: "1-7 (1 is Sunday) or SUN-SAT"},
 		forms: "EventBridge specs are cron(minutes hours day-of-month month day-of-week year): 6 fields, the year required (* for every year)",
 	}
 )
