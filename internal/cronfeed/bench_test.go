@@ -26,6 +26,15 @@ func BenchmarkNextCronFixedNY(b *testing.B)    { benchNext(b, Spec{Cron: "30 2 *
 func BenchmarkNextCronWildcardNY(b *testing.B) { benchNext(b, Spec{Cron: "*/5 * * * *", Zone: ny}) }
 func BenchmarkNextCronUTC(b *testing.B)        { benchNext(b, Spec{Cron: "0 9 * * MON-FRI"}) }
 func BenchmarkNextCronLeapDay(b *testing.B)    { benchNext(b, Spec{Cron: "0 0 29 2 *"}) }
+func BenchmarkNextCronLastFridayBerlin(b *testing.B) {
+	benchNext(b, Spec{Cron: "0 15 10 ? * 6L", Dialect: DialectQuartz, Zone: berlin})
+}
+func BenchmarkNextCronNearestWeekday(b *testing.B) {
+	benchNext(b, Spec{Cron: "cron(0 18 LW * ? *)"})
+}
+func BenchmarkNextCronFifthFridayOfFebruary(b *testing.B) { // every 28 years or so
+	benchNext(b, Spec{Cron: "0 0 0 ? 2 6#5", Dialect: DialectQuartz, Zone: ny})
+}
 func BenchmarkNextEvery(b *testing.B) {
 	benchNext(b, Spec{Cron: "@every 90s", Created: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)})
 }
@@ -46,6 +55,14 @@ func BenchmarkCompileImpossible(b *testing.B) {
 	for b.Loop() {
 		if _, err := Compile(Spec{Cron: "0 0 31 2 *"}); err == nil {
 			b.Fatal("accepted")
+		}
+	}
+}
+
+func BenchmarkCompileRareInYearRange(b *testing.B) {
+	for b.Loop() {
+		if _, err := Compile(Spec{Cron: "0 0 0 ? 2 6#5 2030-2262", Dialect: DialectQuartz}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

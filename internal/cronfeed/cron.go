@@ -7,28 +7,27 @@ import (
 	"time"
 )
 
-// cronSpec is a parsed cron expression: robfig's field masks (bit v set:
-// value v matches) plus what only the text tells.
+// cronSpec is a parsed cron expression: a bit mask per field (bit v set:
+// value v matches) plus the day items that depend on the month and year.
 type cronSpec struct {
-	second, minute, hour, dom, month, dow uint64
+	second, minute, hour, month uint64
+	// dom is the plain days of the month, dow the plain weekdays (bit 0 =
+	// Sunday), dowDays[w] those weekdays as days of a month whose 1st is
+	// weekday w.
+	dom, dow uint64
+	dowDays  [7]uint64
+	domItems []domItem // L, L-n, nW, LW
+	dowItems []dowItem // dL, d#n
+	years    *yearSet  // nil: every year
+	yearText string    // the year field, for messages
 	// domStar and dowStar: the field starts with * or ? and so does not
 	// restrict the day (Vixie's rule; robfig instead treats */2 as restricting).
 	domStar, dowStar bool
 	// wildHour: the hour field starts with * or ?, so the spec follows real
 	// time through DST changes instead of naming fixed wall clock times.
 	wildHour bool
-	fields   string // the six fields as parsed, for String
-}
-
-// dayMatches is the Vixie day rule: when both day fields are restricted,
-// either may match; when either is a star, both must.
-func (c *cronSpec) dayMatches(y int, m time.Month, d int) bool {
-	domOK := c.dom&(1<<uint(d)) != 0
-	dowOK := c.dow&(1<<uint(weekday(y, m, d))) != 0
-	if c.domStar || c.dowStar {
-		return domOK && dowOK
-	}
-	return domOK || dowOK
+	dialect  string
+	fields   string // the fields as parsed, for String
 }
 
 // weekday returns the day of the week (0 = Sunday) of a proleptic
@@ -60,61 +59,71 @@ func nextBit(mask uint64, from int) (int, bool) {
 }
 
 // nextWall returns the first naive wall time (see wallOf) strictly after
-// after whose fields match, or false if there is none up to limit. It skips
-// whole months, days, hours and minutes that cannot match, so it costs at
-// most a few steps per day it passes and a day check per day of a matching
-// month; limit bounds the search.
+// after whose fields match, or false if there is none up to limit. It
+// skips whole years, months and days that cannot match, computing a
+// month's matching days once, so it costs a few steps per month it passes;
+// limit bounds the search.
 func (c *cronSpec) nextWall(after, limit time.Time) (time.Time, bool) {
 	t := after.Truncate(time.Second).Add(time.Second)
 	y, mo, d := t.Date()
 	h, mi, s := t.Clock()
-	lastYear := limit.Year()
-	for y <= lastYear {
-		if c.month&(1<<uint(mo)) == 0 || d > daysIn(mo, y) {
+	for y <= limit.Year() {
+		if ny, ok := c.years.next(y); !ok {
+			return time.Time{}, false
+		} else if ny != y {
+			y, mo, d, h, mi, s = ny, time.January, 1, 0, 0, 0
+			continue
+		}
+		if c.month&(1<<uint(mo)) == 0 {
 			y, mo, d, h, mi, s = nextMonth(y, mo)
 			continue
 		}
-		if !c.dayMatches(y, mo, d) {
-			d, h, mi, s = d+1, 0, 0, 0
-			continue
-		}
-		nh, ok := nextBit(c.hour, h)
-		if !ok {
-			d, h, mi, s = d+1, 0, 0, 0
-			continue
-		}
-		if nh != h {
-			h, mi, s = nh, 0, 0
-		}
-		nm, ok := nextBit(c.minute, mi)
-		if !ok {
-			h, mi, s = h+1, 0, 0
-			if h > 23 {
-				d, h = d+1, 0
+		days := c.days(y, mo)
+		for nd, ok := nextBit(days, d); ok; nd, ok = nextBit(days, d+1) {
+			if nd != d {
+				d, h, mi, s = nd, 0, 0, 0
 			}
-			continue
-		}
-		if nm != mi {
-			mi, s = nm, 0
-		}
-		ns, ok := nextBit(c.second, s)
-		if !ok {
-			mi, s = mi+1, 0
-			if mi > 59 {
-				h, mi = h+1, 0
-				if h > 23 {
-					d, h = d+1, 0
+			if hh, mm, ss, ok := c.timeFrom(h, mi, s); ok {
+				w := time.Date(y, mo, d, hh, mm, ss, 0, time.UTC)
+				if w.After(limit) {
+					return time.Time{}, false
 				}
+				return w, true
 			}
-			continue
+			h, mi, s = 0, 0, 0 // none left today: the next matching day, from midnight
 		}
-		w := time.Date(y, mo, d, h, mi, ns, 0, time.UTC)
-		if w.After(limit) {
-			return time.Time{}, false
-		}
-		return w, true
+		y, mo, d, h, mi, s = nextMonth(y, mo)
 	}
 	return time.Time{}, false
+}
+
+// timeFrom returns the first time of day at or after h:mi:s whose hour,
+// minute and second match, or false if none is left in the day. Each pass
+// moves to a later minute or hour, so it ends within a few passes.
+func (c *cronSpec) timeFrom(h, mi, s int) (int, int, int, bool) {
+	for {
+		hh, ok := nextBit(c.hour, h)
+		if !ok {
+			return 0, 0, 0, false
+		}
+		if hh != h {
+			mi, s = 0, 0
+		}
+		mm, ok := nextBit(c.minute, mi)
+		if !ok {
+			h, mi, s = hh+1, 0, 0
+			continue
+		}
+		if mm != mi {
+			s = 0
+		}
+		ss, ok := nextBit(c.second, s)
+		if !ok {
+			h, mi, s = hh, mm+1, 0
+			continue
+		}
+		return hh, mm, ss, true
+	}
 }
 
 // nextMonth returns the first second of the month after y-mo.
@@ -131,6 +140,11 @@ func (c *cronSpec) next(after time.Time, loc *time.Location, limit time.Time) (t
 	// Wall clocks run at most 15 hours ahead of UTC; a naive limit that far
 	// beyond limit loses nothing.
 	wallLimit := limit.UTC().Add(15 * time.Hour)
+	if _, last, _ := c.years.span(); c.years != nil && last < wallLimit.Year() {
+		// Past its year field's last year nothing matches: do not walk the
+		// zone's periods up to the year 9999 to find that out.
+		wallLimit = time.Date(last+1, 1, 2, 0, 0, 0, 0, time.UTC)
+	}
 	if c.wildHour {
 		return c.nextReal(after, loc, wallLimit)
 	}
@@ -169,7 +183,7 @@ func (c *cronSpec) nextReal(after time.Time, loc *time.Location, wallLimit time.
 	u := after.In(loc)
 	from := wallOf(u) // strictly after this wall time
 	for {
-		_, end := u.ZoneBounds()
+		end := zoneEnd(u)
 		off := offsetAt(u, loc)
 		lim := wallLimit
 		if !end.IsZero() {
@@ -189,17 +203,27 @@ func (c *cronSpec) nextReal(after time.Time, loc *time.Location, wallLimit time.
 }
 
 // possible reports whether the fields match any date at all. The Gregorian
-// calendar repeats every 400 years, so 400 years from any start decide.
+// calendar repeats every 400 years, weekdays included, so 400 years from
+// any start decide; a year field bounds the search to its own years.
 func (c *cronSpec) possible() bool {
-	from := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Nanosecond)
-	_, ok := c.nextWall(from, time.Date(2399, 12, 31, 23, 59, 59, 0, time.UTC))
+	from, to := 2000, 2399
+	if c.years != nil {
+		var ok bool
+		if from, to, ok = c.years.span(); !ok {
+			return false
+		}
+	}
+	start := time.Date(from, 1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Nanosecond)
+	_, ok := c.nextWall(start, time.Date(to, 12, 31, 23, 59, 59, 0, time.UTC))
 	return ok
 }
 
 // whyImpossible explains an impossible spec as precisely as it can.
 func (c *cronSpec) whyImpossible() string {
+	if _, _, ok := c.years.span(); !ok {
+		return fmt.Sprintf("its year field %q names no year from %d to %d", c.yearText, firstYear, lastYear)
+	}
 	if c.dowStar { // the day of month alone must match: say which day never comes
-		first, _ := nextBit(c.dom, 1)
 		var months []string
 		longest := 0
 		for m := time.January; m <= time.December; m++ {
@@ -208,9 +232,33 @@ func (c *cronSpec) whyImpossible() string {
 				longest = max(longest, daysIn(m, 2000))
 			}
 		}
-		if first > longest {
-			return fmt.Sprintf("day %d never occurs in %s", first, strings.Join(months, ", "))
+		if day, need := c.shortestDay(); need > longest {
+			return fmt.Sprintf("%s never occurs in %s", day, strings.Join(months, ", "))
 		}
 	}
+	if c.years != nil {
+		return fmt.Sprintf("no date in the years %q matches its day-of-month, month and day-of-week fields together", c.yearText)
+	}
 	return "no date matches its day-of-month, month and day-of-week fields together"
+}
+
+// shortestDay names the day-of-month value that needs the shortest month,
+// and how many days that month needs: day 30 needs 30, 30W too (W never
+// leaves the month), L-29 needs 30, L any month at all.
+func (c *cronSpec) shortestDay() (string, int) {
+	first, _ := nextBit(c.dom, 1)
+	day, need := fmt.Sprintf("day %d", first), first
+	if c.dom == 0 {
+		need = 64
+	}
+	for _, it := range c.domItems {
+		n, text := it.n, fmt.Sprintf("day %d", it.n)
+		if it.fromEnd {
+			n, text = it.n+1, fmt.Sprintf("L-%d", it.n)
+		}
+		if n < need {
+			day, need = text, n
+		}
+	}
+	return day, need
 }

@@ -1,6 +1,9 @@
 package cronfeed
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // DST fixtures, one table per zone, both transitions of 2030, 2031 and 2032.
 // The rules under test (ARCHITECTURE.md, "Time semantics"):
@@ -201,5 +204,31 @@ func TestNoDSTKolkata(t *testing.T) {
 			want: []string{"2032-02-29T00:00:00+05:30"}},
 		{spec: "@daily", zone: ist, after: "2031-12-31T23:59:59+05:30",
 			want: []string{"2032-01-01T00:00:00+05:30"}},
+	})
+}
+
+// TestZoneEndLeapYear: on the last UTC day of a leap year served by a
+// zone's TZ footer rule, time.Time.ZoneBounds returns an end before the
+// instant (golang/go#81583), and nextReal, walking from period to period,
+// stopped moving (found by FuzzCron: testdata/fuzz/FuzzCron/346520d6a3598eb2).
+// zoneEnd must always move forward, and never past an offset change.
+func TestZoneEndLeapYear(t *testing.T) {
+	for _, zone := range []string{ny, berlin, sydney, lhi} {
+		loc, _ := LoadZone(zone)
+		for u := time.Date(2040, 12, 29, 0, 0, 0, 0, time.UTC).In(loc); u.Year() < 2042; u = u.Add(97 * time.Minute) {
+			end := zoneEnd(u)
+			if !end.After(u) {
+				t.Fatalf("%s: zoneEnd(%s) = %s, not after it", zone, u, end)
+			}
+			if _, off := u.Zone(); offsetAt(end.Add(-time.Nanosecond), loc) != time.Duration(off)*time.Second {
+				t.Fatalf("%s: the offset changes between %s and zoneEnd = %s", zone, u, end)
+			}
+		}
+	}
+	runNext(t, []nextCase{
+		{spec: "0 * 29 2 *", zone: ny, after: "2040-03-02T00:00:00Z",
+			want: []string{"2044-02-29T00:00:00-05:00", "2044-02-29T01:00:00-05:00"}},
+		{spec: "cron(0 * 1 1 ? */100)", zone: ny, after: "2030-01-01T00:00:00Z",
+			want: []string{"2070-01-01T00:00:00-05:00"}},
 	})
 }

@@ -2,7 +2,7 @@
 // spec, a time zone, bounds and an anchor, the next occurrence after a given
 // instant, and the occurrences missed between two instants.
 //
-// It owns the meaning of Timer-Cron, Timer-Repeat, Timer-Time-Zone,
+// It owns the meaning of Timer-Cron, Timer-Cron-Dialect, Timer-Repeat, Timer-Time-Zone,
 // Timer-Start, Timer-End, Timer-Misfire and Timer-Jitter, and the ISO 8601
 // durations of Timer-In. It is pure: it never reads the clock (time is
 // always an argument), starts no goroutine, does no I/O beyond loading zone
@@ -16,14 +16,20 @@
 // keep the Spec (with Created) in the timer record, and recompile it when
 // the record is loaded:
 //
+//	dialect, err := cronfeed.ParseDialect(header.Get(cronfeed.DialectHeader))
+//	if err != nil {
+//		return fmt.Errorf("%s: %w", cronfeed.DialectHeader, err)
+//	}
 //	s, err := cronfeed.Compile(cronfeed.Spec{
 //		Cron:    "0 9 * * MON-FRI",   // or Repeat: "R/2030-01-01T09:00:00/P1D"
+//		Dialect: dialect,             // Timer-Cron-Dialect; "" is standard, or EventBridge for cron(...)
 //		Zone:    "Europe/Berlin",     // Timer-Time-Zone; "" is UTC
 //		Created: receivedAt,          // anchors @every; earlier occurrences do not count
 //	})
 //	if err != nil {
 //		return fmt.Errorf("Timer-Cron: %w", err) // names the value and what is accepted
 //	}
+//	record.Dialect = s.Dialect() // the spec's meaning depends on it: persist it
 //	due, ok := s.First()                       // the first fire (honours Timer-Start)
 //	fireAt := due.Add(cronfeed.Jitter(id, due, jitter))
 //
@@ -38,12 +44,26 @@
 //
 // Cron specs have 5 fields (minute hour day-of-month month day-of-week), or
 // 6 with seconds first, or a descriptor (@yearly, @annually, @monthly,
-// @weekly, @daily, @midnight, @hourly), parsed by robfig/cron v3; names
-// (JAN, MON-FRI), ranges, lists, steps, ? and 7 for Sunday are accepted.
-// When both day fields are restricted (neither starts with * or ?), a day
-// matching either fires (Vixie cron's rule). A CRON_TZ=Zone or TZ=Zone
-// prefix names the zone; if Spec.Zone names another, Compile fails with
-// ErrZoneConflict.
+// @weekly, @daily, @midnight, @hourly), read as robfig/cron v3 read them;
+// names (JAN, MON-FRI), ranges, lists, steps, ? and 7 for Sunday are
+// accepted. When both day fields are restricted (neither starts with * or
+// ?), a day matching either fires (Vixie cron's rule). A CRON_TZ=Zone or
+// TZ=Zone prefix names the zone; if Spec.Zone names another, Compile fails
+// with ErrZoneConflict.
+//
+// Day-of-month also takes L (the last day), L-n (n days before it), nW (the
+// weekday nearest day n, within the month), LW; day-of-week takes dL (the
+// last day d of the month) and d#n (the nth). These follow Quartz, whose
+// dialect (DialectQuartz: 6 or 7 fields with an optional year, day-of-week
+// 1-7 with 1 = Sunday, exactly one day field ?) and AWS EventBridge's
+// (DialectEventBridge: cron(minute hour day-of-month month day-of-week
+// year)) are read when Spec.Dialect declares them, or, for EventBridge,
+// when the spec is wrapped in cron(...). A day number means another day
+// in another dialect, so nothing else is ever guessed: in the standard
+// dialect, L and # need a day name (FRIL, FRI#3), and a 7-field spec is
+// refused with a message that says to declare Quartz. Years of a year
+// field after 2262 never occur. Every search is bounded: by a year field,
+// or by one 400-year Gregorian cycle.
 //
 // Daylight saving time: a spec whose hour field starts with * (every hour,
 // or */n) follows real time, firing at every instant whose local wall clock

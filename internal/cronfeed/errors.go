@@ -15,6 +15,9 @@ var (
 	ErrCron = errors.New("cronfeed: invalid cron spec")
 	// ErrRepeat: an ISO 8601 repeating interval does not parse.
 	ErrRepeat = errors.New("cronfeed: invalid ISO 8601 repeating interval")
+	// ErrDialect: a cron dialect is not standard, quartz or eventbridge, or
+	// contradicts the spec (a cron(...) wrapper declared as Quartz).
+	ErrDialect = errors.New("cronfeed: invalid cron dialect")
 	// ErrZone: a time zone is not a known IANA zone.
 	ErrZone = errors.New("cronfeed: unknown time zone")
 	// ErrZoneConflict: a CRON_TZ=/TZ= prefix and Spec.Zone name different zones.

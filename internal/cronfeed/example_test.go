@@ -35,6 +35,33 @@ func ExampleCompile_impossible() {
 	// cronfeed: impossible schedule "0 0 30 2 *": day 30 never occurs in February
 }
 
+// The same day-of-week number is another day in another dialect, so the
+// dialect is declared (or, for EventBridge, said by the cron(...) wrapper).
+func ExampleCompile_dialects() {
+	after := time.Date(2030, 5, 1, 0, 0, 0, 0, time.UTC) // a Wednesday
+	for _, spec := range []cronfeed.Spec{
+		{Cron: "0 9 * * 2"}, // standard: Tuesday
+		{Cron: "0 0 9 ? * 2", Dialect: cronfeed.DialectQuartz},    // Quartz: Monday
+		{Cron: "cron(0 9 ? * 2#1 *)"},                             // EventBridge: the first Monday
+		{Cron: "0 15 10 ? * 6L", Dialect: cronfeed.DialectQuartz}, // the last Friday
+		{Cron: "0 15 10 ? * 6L"},                                  // undeclared: refused, not guessed
+	} {
+		s, err := cronfeed.Compile(spec)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		next, _ := s.Next(after)
+		fmt.Printf("%-11s %s\n", s.Dialect(), next.Format("Mon Jan 2 15:04"))
+	}
+	// Output:
+	// standard    Tue May 7 09:00
+	// quartz      Mon May 6 09:00
+	// eventbridge Mon May 6 09:00
+	// quartz      Fri May 31 10:15
+	// cronfeed: invalid cron spec "0 15 10 ? * 6L": day-of-week field "6L": a numbered day with L or # is read differently by Quartz and EventBridge (6 is SAT in standard cron, FRI there); write its name, as in SATL, or declare its dialect with Timer-Cron-Dialect: quartz; want 0-7 (0 and 7 are Sunday) or SUN-SAT
+}
+
 func ExampleCompile_repeat() {
 	s, _ := cronfeed.Compile(cronfeed.Spec{Repeat: "R5/P1D/2030-01-10T00:00:00Z"})
 	first, _ := s.First()

@@ -14,7 +14,10 @@ import (
 
 var fuzzZones = []string{"", "UTC", ny, berlin, sydney, lhi, ist, "Pacific/Apia", "Antarctica/Troll", "Europe/Dublin", "Mars/Base", "Local"}
 
-var sentinels = []error{ErrPeriod, ErrDelay, ErrCron, ErrRepeat, ErrZone, ErrZoneConflict, ErrImpossible, ErrNoOccurrence, ErrSpec}
+var sentinels = []error{ErrPeriod, ErrDelay, ErrCron, ErrRepeat, ErrDialect, ErrZone, ErrZoneConflict, ErrImpossible, ErrNoOccurrence, ErrSpec}
+
+// fuzzDialects are the Timer-Cron-Dialect values FuzzCron tries, valid and not.
+var fuzzDialects = []string{"", DialectStandard, DialectQuartz, DialectEventBridge, "EventBridge", "vixie"}
 
 var fuzzCreated = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -63,13 +66,33 @@ func FuzzCron(f *testing.F) {
 		"CRON_TZ=Europe/Berlin 0 9 * * *", "TZ=UTC", "TZ=UTC ", "CRON_TZ=", "TZ= ", "CRON_TZ=Local 0 0 * * *",
 		"*-5 * * * *", "1,,2 * * * *", "*/0 * * * *", "0 0 L * *", "0 0 * * MON#2", "@reboot", "@every",
 		"? ? ? ? ? ?", "0 0 0 0 0 0 0", "", " ", "@", "-", "*/", "/5 * * * *", "5- * * * *",
+		// Quartz, EventBridge and the special days, in every dialect.
+		"0 15 10 ? * 6L", "0 15 10 L * ?", "0 15 10 ? * 6#3", "0 0 12 1/5 * ?", "0 15 10 ? * MON-FRI 2027",
+		"0 15 10 L-2 * ?", "0 0 0 15W * ?", "0 0 0 1W,31W * ?", "0 0 18 LW * ?", "0 0 0 ? 2 6#5", "0 0 0 30W 2 ?",
+		"0 0 22-2 * * ?", "0 0 12 ? * FRI-MON", "0 0 12 ? * L", "0 0 12 ? * 1L,SUN#1", "0 0 0 L-30 2 ?",
+		"cron(0 10 * * ? *)", "cron(0/15 * * * ? *)", "cron(0/5 8-17 ? * MON-FRI *)", "cron(0 9 ? * 2#1 *)",
+		"cron(0 0 1 1 ? 2300)", "cron(0 0 29 2 ? 2027)", "cron(0 0 1 1 ? */100)", "cron(0 12 * * ?)", "cron(", "cron()",
+		"CRON_TZ=America/New_York cron(0/30 * ? 11 1#1 2030)", "rate(5 minutes)", "0 9 * * FRI#3", "30 2 L * SUNL",
+		"0 0 */16 * FRI#2", "0 0 L-31W * ?", "0 0 LW-1 * ?", "0 0 ?,1 * *", "0 0 12 ? * 7#5 1970-2262/7",
 	} {
-		f.Add(seed, uint8(2), int64(1900000000))
+		for d := range fuzzDialects[:4] {
+			f.Add(seed, uint8(2), int64(1900000000), uint8(d))
+		}
 	}
-	f.Fuzz(func(t *testing.T, cron string, zone uint8, after int64) {
-		spec := Spec{Cron: cron, Zone: fuzzZones[int(zone)%len(fuzzZones)], Created: fuzzCreated}
+	f.Fuzz(func(t *testing.T, cron string, zone uint8, after int64, dialect uint8) {
+		spec := Spec{Cron: cron, Dialect: fuzzDialects[int(dialect)%len(fuzzDialects)],
+			Zone: fuzzZones[int(zone)%len(fuzzZones)], Created: fuzzCreated}
 		s, err := Compile(spec)
 		checkCompiled(t, spec, s, err, time.Unix(after%(1<<36), 0))
+		if err != nil {
+			return
+		}
+		// Persisted with the dialect it was read in, the spec means the same.
+		again := spec
+		again.Dialect = s.Dialect()
+		if s2, err := Compile(again); err != nil || s2.String() != s.String() {
+			t.Fatalf("%s: recompiled in %q: %v, %v", s, s.Dialect(), s2, err)
+		}
 	})
 }
 

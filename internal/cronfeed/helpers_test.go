@@ -25,21 +25,23 @@ func optTm(t testing.TB, s string) time.Time {
 	return tm(t, s)
 }
 
-// nextCase is one row of a (spec, zone, after, want) table: the
+// nextCase is one row of a (spec, dialect, zone, after, want) table: the
 // occurrences strictly after `after`, in order. A spec starting with R is a
-// Timer-Repeat, anything else a Timer-Cron. want lists the next few
-// occurrences; with done set, there are no more after them.
+// Timer-Repeat, anything else a Timer-Cron, read in dialect ("" if none is
+// declared). want lists the next few occurrences; with done set, there are
+// no more after them.
 type nextCase struct {
-	spec, zone, after string
-	want              []string
-	done              bool
+	spec, dialect string
+	zone, after   string
+	want          []string
+	done          bool
 	// Optional bounds.
 	start, end, created string
 }
 
 func (c nextCase) compile(t testing.TB) *Schedule {
 	t.Helper()
-	spec := Spec{Zone: c.zone, Start: optTm(t, c.start), End: optTm(t, c.end), Created: optTm(t, c.created)}
+	spec := Spec{Dialect: c.dialect, Zone: c.zone, Start: optTm(t, c.start), End: optTm(t, c.end), Created: optTm(t, c.created)}
 	if strings.HasPrefix(c.spec, "R") {
 		spec.Repeat = c.spec
 	} else {
@@ -47,7 +49,7 @@ func (c nextCase) compile(t testing.TB) *Schedule {
 	}
 	s, err := Compile(spec)
 	if err != nil {
-		t.Fatalf("Compile(%q in %q): %v", c.spec, c.zone, err)
+		t.Fatalf("Compile(%q (%s) in %q): %v", c.spec, c.dialect, c.zone, err)
 	}
 	return s
 }
@@ -59,6 +61,9 @@ func runNext(t *testing.T, cases []nextCase) {
 	t.Helper()
 	for _, c := range cases {
 		name := c.spec + " in " + c.zone + " after " + c.after
+		if c.dialect != "" {
+			name = c.dialect + " " + name
+		}
 		t.Run(name, func(t *testing.T) {
 			s := c.compile(t)
 			after := tm(t, c.after)
@@ -110,7 +115,7 @@ type errCase struct {
 func runErr(t *testing.T, cases []errCase) {
 	t.Helper()
 	for _, c := range cases {
-		t.Run(c.spec.Cron+c.spec.Repeat+"|"+c.spec.Zone, func(t *testing.T) {
+		t.Run(c.spec.Cron+c.spec.Repeat+"|"+c.spec.Dialect+"|"+c.spec.Zone, func(t *testing.T) {
 			s, err := Compile(c.spec)
 			if err == nil {
 				t.Fatalf("Compile succeeded (%s); want %v", s, c.sentinel)

@@ -1,6 +1,7 @@
 package cronfeed
 
 import (
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -21,12 +22,75 @@ func refMatch(c *cronSpec, w time.Time) bool {
 	if !bit(c.month, int(w.Month())) || !bit(c.hour, w.Hour()) || !bit(c.minute, w.Minute()) || !bit(c.second, w.Second()) {
 		return false
 	}
-	dom, dow := bit(c.dom, w.Day()), bit(c.dow, int(w.Weekday()))
+	if c.years != nil && (w.Year() < firstYear || w.Year() > lastYear || !bit(c.years[(w.Year()-firstYear)/64], (w.Year()-firstYear)%64)) {
+		return false
+	}
+	dom, dow := refDom(c, w), refDow(c, w)
 	if c.domStar || c.dowStar {
 		return dom && dow
 	}
 	return dom || dow
 }
+
+// refDom is the day-of-month rule as the Quartz javadoc states it, found
+// by looking at the month's days rather than by cronday.go's arithmetic:
+// L is the last day, L-n n days before it, and W the weekday nearest the
+// day within its month (no ties can occur: a Saturday is 1 day from Friday
+// and 2 from Monday, a Sunday 1 from Monday and 2 from Friday).
+func refDom(c *cronSpec, w time.Time) bool {
+	y, m, d := w.Date()
+	last := time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	if c.dom&(1<<uint(d)) != 0 {
+		return true
+	}
+	for _, it := range c.domItems {
+		target := it.n
+		if it.fromEnd {
+			target = last - it.n
+		}
+		if target < 1 || target > last {
+			continue
+		}
+		if !it.weekday {
+			if d == target {
+				return true
+			}
+			continue
+		}
+		best := 0
+		for e := 1; e <= last; e++ {
+			wd := time.Date(y, m, e, 0, 0, 0, 0, time.UTC).Weekday()
+			if wd != time.Saturday && wd != time.Sunday && (best == 0 || abs(e-target) < abs(best-target)) {
+				best = e
+			}
+		}
+		if d == best {
+			return true
+		}
+	}
+	return false
+}
+
+// refDow: the plain weekdays, d#n the nth such weekday counted from the
+// 1st, dL one with no such weekday after it in the month.
+func refDow(c *cronSpec, w time.Time) bool {
+	_, m, d := w.Date()
+	wd := int(w.Weekday())
+	if c.dow&(1<<uint(wd)) != 0 {
+		return true
+	}
+	for _, it := range c.dowItems {
+		if it.weekday != wd {
+			continue
+		}
+		if it.nth == 0 && w.AddDate(0, 0, 7).Month() != m || it.nth > 0 && (d-1)/7+1 == it.nth {
+			return true
+		}
+	}
+	return false
+}
+
+func abs(v int) int { return max(v, -v) }
 
 // window is every minute of [from, to] with its wall clock in loc.
 type window struct {
@@ -128,41 +192,48 @@ func TestCronMatchesReferenceModel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var want []time.Time
-				for _, u := range w.reference(s.cron) {
-					if !u.Before(from) && !u.After(to) {
-						want = append(want, u)
-					}
-				}
-				// Iterating Next gives exactly the model's occurrences ...
-				var got []time.Time
-				for u, ok := s.Next(from.Add(-time.Nanosecond)); ok && !u.After(to); u, ok = s.Next(u) {
-					got = append(got, u)
-				}
-				if !equalTimes(got, want) {
-					t.Errorf("%s in %s around %s:\n got  %v\n want %v", spec, zone, tr.In(loc),
-						fmtTimes(got, loc), fmtTimes(want, loc))
-					continue
-				}
-				// ... and Next from any instant gives the model's next one.
-				for i := 0; i < len(w.instant); i += 7 {
-					for _, after := range []time.Time{w.instant[i], w.instant[i].Add(30 * time.Second), w.instant[i].Add(-time.Nanosecond)} {
-						if after.Before(from) || after.After(to) {
-							continue
-						}
-						k := sort.Search(len(want), func(k int) bool { return want[k].After(after) })
-						if k == len(want) {
-							continue
-						}
-						if got, ok := s.Next(after); !ok || !got.Equal(want[k]) {
-							t.Errorf("%s in %s: Next(%s) = %s, want %s", spec, zone, after.In(loc),
-								got.In(loc), want[k].In(loc))
-						}
-					}
-				}
+				compareWithModel(t, fmt.Sprintf("%s in %s around %s", spec, zone, tr.In(loc)), s, w, from, to, 7)
 			}
 		}
 	}
+}
+
+// compareWithModel checks s against the model over [from, to] of w:
+// iterating Next gives exactly the model's occurrences, and Next from every
+// stride-th minute (on it, 30 s after it, a nanosecond before it) gives the
+// model's next one. It returns how many occurrences the model found.
+func compareWithModel(t *testing.T, label string, s *Schedule, w *window, from, to time.Time, stride int) int {
+	t.Helper()
+	loc := w.loc
+	var want []time.Time
+	for _, u := range w.reference(s.cron) {
+		if !u.Before(from) && !u.After(to) {
+			want = append(want, u)
+		}
+	}
+	var got []time.Time
+	for u, ok := s.Next(from.Add(-time.Nanosecond)); ok && !u.After(to); u, ok = s.Next(u) {
+		got = append(got, u)
+	}
+	if !equalTimes(got, want) {
+		t.Errorf("%s:\n got  %v\n want %v", label, fmtTimes(got, loc), fmtTimes(want, loc))
+		return len(want)
+	}
+	for i := 0; i < len(w.instant); i += stride {
+		for _, after := range []time.Time{w.instant[i], w.instant[i].Add(30 * time.Second), w.instant[i].Add(-time.Nanosecond)} {
+			if after.Before(from) || after.After(to) {
+				continue
+			}
+			k := sort.Search(len(want), func(k int) bool { return want[k].After(after) })
+			if k == len(want) {
+				continue
+			}
+			if got, ok := s.Next(after); !ok || !got.Equal(want[k]) {
+				t.Errorf("%s: Next(%s) = %s, want %s", label, after.In(loc), got.In(loc), want[k].In(loc))
+			}
+		}
+	}
+	return len(want)
 }
 
 func equalTimes(a, b []time.Time) bool {

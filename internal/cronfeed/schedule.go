@@ -10,8 +10,20 @@ import (
 // of Cron and Repeat, plus the zone, bounds and creation time.
 type Spec struct {
 	// Cron is Timer-Cron: 5 or 6 fields, a descriptor, or @every, with an
-	// optional CRON_TZ=<zone> or TZ=<zone> prefix. "" if Repeat is set.
+	// optional CRON_TZ=<zone> or TZ=<zone> prefix (in the standard
+	// dialect; see Dialect for the others). "" if Repeat is set.
 	Cron string
+	// Dialect is Timer-Cron-Dialect: how to read Cron. "" or
+	// DialectStandard: Vixie cron (day-of-week 0-7, 0 and 7 Sunday);
+	// DialectQuartz: Quartz's 6 or 7 fields (day-of-week 1-7, 1 Sunday);
+	// DialectEventBridge: AWS's cron(...) (day-of-week 1-7, 1 Sunday).
+	// When "" a cron(...) wrapper makes the spec EventBridge's; nothing
+	// else is ever guessed, so a spec that only parses in another dialect
+	// is refused with a message that says how to declare it. The service
+	// must persist the dialect beside Cron (Schedule.Dialect returns it):
+	// the same text can name other days in another dialect. Any case is
+	// accepted (see ParseDialect); it must be "" when Repeat is set.
+	Dialect string
 	// Repeat is Timer-Repeat: an ISO 8601 repeating interval. "" if Cron is set.
 	Repeat string
 	// Zone is Timer-Time-Zone, an IANA name; "" is UTC. A CRON_TZ= prefix
@@ -42,6 +54,7 @@ type Schedule struct {
 	cron    *cronSpec // exactly one of cron and seq
 	seq     *sequence
 	text    string // canonical description, for String
+	dialect string // the dialect the cron spec was read in; "" for a repeat
 }
 
 // Compile validates s and compiles it. It rejects malformed specs, unknown
@@ -57,6 +70,13 @@ func Compile(s Spec) (*Schedule, error) {
 	case cronText != "" && repeatText != "":
 		return nil, fmt.Errorf("%w: both a cron spec and a repeating interval; want exactly one", ErrSpec)
 	}
+	dialect, err := ParseDialect(s.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	if dialect != "" && repeatText != "" {
+		return nil, fmt.Errorf("%w %q: a dialect applies to cron specs; a repeating interval is ISO 8601", ErrDialect, s.Dialect)
+	}
 	loc, err := LoadZone(strings.TrimSpace(s.Zone))
 	if err != nil {
 		return nil, err
@@ -67,7 +87,7 @@ func Compile(s Spec) (*Schedule, error) {
 			sch.end.Format(time.RFC3339Nano), sch.start.Format(time.RFC3339Nano))
 	}
 	if cronText != "" {
-		err = sch.compileCron(cronText, strings.TrimSpace(s.Zone) != "")
+		err = sch.compileCron(cronText, dialect, strings.TrimSpace(s.Zone) != "")
 	} else {
 		err = sch.compileRepeat(repeatText)
 	}
@@ -87,12 +107,14 @@ func utcOrZero(t time.Time) time.Time {
 	return t.UTC()
 }
 
-// compileCron compiles a Timer-Cron value; zoneGiven says Spec.Zone was set.
-func (s *Schedule) compileCron(text string, zoneGiven bool) error {
-	ct, err := parseCron(text)
+// compileCron compiles a Timer-Cron value in the declared dialect ("" if
+// none); zoneGiven says Spec.Zone was set.
+func (s *Schedule) compileCron(text, dialect string, zoneGiven bool) error {
+	ct, err := parseCron(text, dialect)
 	if err != nil {
 		return err
 	}
+	s.dialect = DialectStandard
 	if ct.zone != "" {
 		loc, err := LoadZone(ct.zone)
 		if err != nil {
@@ -115,7 +137,11 @@ func (s *Schedule) compileCron(text string, zoneGiven bool) error {
 	if !ct.spec.possible() {
 		return fmt.Errorf("%w %q: %s", ErrImpossible, text, ct.spec.whyImpossible())
 	}
-	s.cron, s.text = ct.spec, fmt.Sprintf("cron %q in %s", ct.spec.fields, s.loc)
+	s.cron, s.dialect = ct.spec, ct.spec.dialect
+	s.text = fmt.Sprintf("cron %q in %s", ct.spec.fields, s.loc)
+	if s.dialect != DialectStandard {
+		s.text = s.dialect + " " + s.text
+	}
 	return nil
 }
 
@@ -204,6 +230,12 @@ func (s *Schedule) checkNotEmpty() error {
 func (s *Schedule) bounded() bool {
 	return !s.start.IsZero() || !s.created.IsZero() || s.seq != nil && s.seq.first != noFirst
 }
+
+// Dialect returns the dialect the cron spec was read in (DialectStandard,
+// DialectQuartz or DialectEventBridge: never ""), or "" for a repeating
+// interval. Persist it with the spec: recompiling the spec in it gives the
+// same schedule.
+func (s *Schedule) Dialect() string { return s.dialect }
 
 // Location returns the time zone the schedule's wall clock times are in.
 func (s *Schedule) Location() *time.Location { return s.loc }

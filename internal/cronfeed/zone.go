@@ -92,6 +92,36 @@ func wallOf(t time.Time) time.Time {
 	return t.UTC().Add(time.Duration(off) * time.Second)
 }
 
+// zoneEnd returns the end of the period of constant offset that contains
+// u (in its location), or the zero time if it lasts forever, and it is
+// always after u. time.Time.ZoneBounds alone is not enough: on the last UTC
+// day of a leap year served by a zone's TZ footer rule (New York's
+// 2040-12-31, any zone extended that way) it returns an end at or before u
+// (golang/go#81583), and a walk from period to period would stop moving.
+// Then the first offset change within a day is found by bisection; if
+// there is none, the day's end is a harmless boundary between two pieces
+// of one period.
+func zoneEnd(u time.Time) time.Time {
+	_, end := u.ZoneBounds()
+	if end.IsZero() || end.After(u) {
+		return end
+	}
+	_, off := u.Zone()
+	lo, hi := u, u.Add(24*time.Hour)
+	if _, o := hi.Zone(); o == off {
+		return hi
+	}
+	for hi.Sub(lo) > time.Nanosecond { // about 47 steps
+		mid := lo.Add(hi.Sub(lo) / 2)
+		if _, o := mid.Zone(); o == off {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
+}
+
 // offsetAt is the UTC offset of loc at instant t.
 func offsetAt(t time.Time, loc *time.Location) time.Duration {
 	_, off := t.In(loc).Zone()
@@ -178,7 +208,7 @@ func gapEnd(t, wall time.Time, loc *time.Location) time.Time {
 	}
 	u := wall.Add(-30 * time.Hour).In(loc)
 	for range 16 {
-		_, end := u.ZoneBounds()
+		end := zoneEnd(u)
 		if end.IsZero() || end.After(wall.Add(30*time.Hour)) {
 			break
 		}
