@@ -1,9 +1,7 @@
 package jetstream
 
 import (
-	"bufio"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/timerd/timerd/internal/testcert"
+	"github.com/timerd/timerd/internal/tlstest"
 )
 
 func startEmbedded(t *testing.T, cfg EmbeddedConfig) *server.Server {
@@ -48,34 +46,12 @@ func inProcessErr(ns *server.Server, opts ...nats.Option) error {
 	return err
 }
 
-// plainPing speaks NATS over plain TCP with no credentials, as the simplest
-// client would, and answers the server's reply to CONNECT and PING ("" if
-// it closed the connection).
-func plainPing(t *testing.T, url string) string {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(strings.TrimPrefix(url, "nats://"), "tls://"), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(conn)
-	if info, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(info, "INFO ") {
-		t.Fatalf("first line %q, %v: want INFO", info, err)
-	}
-	if _, err := conn.Write([]byte("CONNECT {\"verbose\":false}\r\nPING\r\n")); err != nil {
-		return ""
-	}
-	reply, _ := r.ReadString('\n')
-	return strings.TrimSpace(reply)
-}
-
 // nats-server 2.15.2 treats an in-process connection like any other as to
 // authentication (createClientEx sets expectConnect from AuthRequired alone),
 // so timerd's own connection must bring the token: this test pins that.
 func TestEmbeddedTokenAppliesInProcessToo(t *testing.T) {
 	ns := startEmbedded(t, EmbeddedConfig{Token: "s3cret"})
-	if reply := plainPing(t, ns.ClientURL()); reply == "PONG" {
+	if reply := tlstest.PlainPing(t, ns.ClientURL()); reply == "PONG" {
 		t.Error("plain client without a token was answered PONG")
 	}
 	for _, tt := range []struct {
@@ -103,10 +79,10 @@ func TestEmbeddedTokenAppliesInProcessToo(t *testing.T) {
 // a certificate), while an in-process connection is let through without
 // TLS (createClientEx turns tls_required into tls_available for it).
 func TestEmbeddedTLS(t *testing.T) {
-	certs := testcert.Write(t, t.TempDir())
+	certs := tlstest.Write(t, t.TempDir())
 	t.Run("server certificate", func(t *testing.T) {
 		ns := startEmbedded(t, EmbeddedConfig{TLSCert: certs.Cert, TLSKey: certs.Key})
-		if reply := plainPing(t, ns.ClientURL()); reply == "PONG" {
+		if reply := tlstest.PlainPing(t, ns.ClientURL()); reply == "PONG" {
 			t.Error("plain TCP client was answered PONG")
 		}
 		// nats.go switches to TLS when the server asks; it still has to
@@ -190,7 +166,7 @@ func TestEmbeddedOptionsPrecedence(t *testing.T) {
 
 // A listener beyond loopback needs authentication or Insecure.
 func TestEmbeddedRefusesOpenListener(t *testing.T) {
-	certs := testcert.Write(t, t.TempDir())
+	certs := tlstest.Write(t, t.TempDir())
 	users := `authorization { users = [ {user: a, password: b} ] }`
 	tests := []struct {
 		name   string
@@ -236,7 +212,7 @@ func TestEmbeddedRefusesOpenListener(t *testing.T) {
 // The token and TLS flags cannot be merged into a file that already says
 // who may connect, or how TLS works.
 func TestEmbeddedFlagsConflictWithFile(t *testing.T) {
-	certs := testcert.Write(t, t.TempDir())
+	certs := tlstest.Write(t, t.TempDir())
 	tls := "tls { cert_file: " + certs.Cert + ", key_file: " + certs.Key + " }"
 	tests := []struct {
 		name, file string
@@ -265,7 +241,7 @@ func TestEmbeddedFlagsConflictWithFile(t *testing.T) {
 }
 
 func TestNeedsCredentials(t *testing.T) {
-	certs := testcert.Write(t, t.TempDir())
+	certs := tlstest.Write(t, t.TempDir())
 	users := "authorization { users = [ {user: a, password: b} ] }\n"
 	for _, tt := range []struct {
 		name string

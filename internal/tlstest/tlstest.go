@@ -1,10 +1,12 @@
-// Package testcert writes a throwaway certificate authority, a server
-// certificate and a client certificate for tests of TLS listeners. The
+// Package tlstest helps test NATS listeners that must refuse some clients:
+// it writes a throwaway certificate authority with a server and a client
+// certificate, and probes a listener as the plainest client would. The
 // server certificate is valid for 127.0.0.1, ::1 and localhost only, and
 // everything expires in a day: none of it is of use outside a test.
-package testcert
+package tlstest
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,6 +17,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -92,4 +95,28 @@ func writePEM(tb testing.TB, path, kind string, der []byte) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// PlainPing speaks NATS over plain TCP with no credentials and no TLS, and
+// answers the line the server sends after CONNECT and PING: "PONG" means it
+// let the client in, "" that it closed the connection (a TLS listener does
+// that), "-ERR ..." that it refused.
+func PlainPing(tb testing.TB, url string) string {
+	tb.Helper()
+	addr := url[strings.Index(url, "://")+3:]
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	if info, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(info, "INFO ") {
+		tb.Fatalf("%s: first line %q, %v: want INFO", url, info, err)
+	}
+	if _, err := conn.Write([]byte("CONNECT {\"verbose\":false}\r\nPING\r\n")); err != nil {
+		return ""
+	}
+	reply, _ := r.ReadString('\n')
+	return strings.TrimSpace(reply)
 }
