@@ -120,6 +120,19 @@ func writeConfig(t *testing.T, text string) string {
 	return path
 }
 
+// optionsWith answers EmbeddedServerOptions for cfg, with the configuration
+// file text (if any) written to a file, and /data as the default store.
+func optionsWith(t *testing.T, cfg EmbeddedConfig, file string) (*server.Options, error) {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = "/data"
+	}
+	if file != "" {
+		cfg.ConfigFile = writeConfig(t, file)
+	}
+	return EmbeddedServerOptions(cfg)
+}
+
 // Where the client listener and the storage end up, from the flags and the file.
 func TestEmbeddedOptionsPrecedence(t *testing.T) {
 	tests := []struct {
@@ -142,11 +155,7 @@ func TestEmbeddedOptionsPrecedence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := EmbeddedConfig{Listen: tt.listen, DataDir: "/data", Name: "n"}
-			if tt.file != "" {
-				cfg.ConfigFile = writeConfig(t, tt.file)
-			}
-			opts, err := EmbeddedServerOptions(cfg)
+			opts, err := optionsWith(t, EmbeddedConfig{Listen: tt.listen, Name: "n"}, tt.file)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error %v, want one naming %q", err, tt.err)
@@ -192,12 +201,7 @@ func TestEmbeddedRefusesOpenListener(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := tt.cfg
-			cfg.DataDir = "/data"
-			if tt.file != "" {
-				cfg.ConfigFile = writeConfig(t, tt.file)
-			}
-			_, err := EmbeddedServerOptions(cfg)
+			_, err := optionsWith(t, tt.cfg, tt.file)
 			var open *OpenListenerError
 			if refused := errors.As(err, &open); refused != tt.refuse || err != nil && !refused {
 				t.Fatalf("error %v, want refused=%v", err, tt.refuse)
@@ -228,12 +232,7 @@ func TestEmbeddedFlagsConflictWithFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := tt.cfg
-			cfg.DataDir = "/data"
-			if tt.file != "" {
-				cfg.ConfigFile = writeConfig(t, tt.file)
-			}
-			if _, err := EmbeddedServerOptions(cfg); err == nil || !strings.Contains(err.Error(), tt.err) {
+			if _, err := optionsWith(t, tt.cfg, tt.file); err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Fatalf("error %v, want one naming %q", err, tt.err)
 			}
 		})
@@ -255,12 +254,7 @@ func TestNeedsCredentials(t *testing.T) {
 		{name: "no_auth_user", file: users + "no_auth_user: a", want: false},
 		{name: "client certificates only", cfg: EmbeddedConfig{TLSCert: certs.Cert, TLSKey: certs.Key, TLSCA: certs.CA}},
 	} {
-		cfg := tt.cfg
-		cfg.DataDir = "/data"
-		if tt.file != "" {
-			cfg.ConfigFile = writeConfig(t, tt.file)
-		}
-		opts, err := EmbeddedServerOptions(cfg)
+		opts, err := optionsWith(t, tt.cfg, tt.file)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
