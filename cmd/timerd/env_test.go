@@ -134,6 +134,7 @@ func TestServeFlagCombinations(t *testing.T) {
 		{name: "open listen from the environment", vars: map[string]string{"TIMERD_LISTEN": "[::]:4222"}, err: "refusing"},
 		{name: "token secures it", args: []string{"--listen", "0.0.0.0:4222", "--auth-token-file", "/tok"}},
 		{name: "insecure", args: []string{"--listen", "0.0.0.0:4222", "--insecure"}},
+		{name: "auth token and timerd's own user", args: []string{"--auth-token-file", "/tok", "--user", "u"}, err: "--auth-token-file is the only credential"},
 		{name: "tls flags with --nats are the client's", args: []string{"--nats", "nats://x:4222", "--tls-ca", "/ca.pem"}},
 	}
 	for _, tt := range tests {

@@ -46,6 +46,11 @@ func (c *serveConfig) checkEmbedded() error {
 	if err != nil {
 		return err
 	}
+	if c.authToken != "" && c.hasCredentials() {
+		// The token is then the only credential the server accepts, and
+		// timerd connects with it: anything else would be refused.
+		return errors.New("--auth-token-file is the only credential the embedded server accepts, and timerd connects with it: drop --creds, --nkey, --user and --token")
+	}
 	if jetstream.NeedsCredentials(opts) && !c.hasCredentials() && c.authToken == "" {
 		return fmt.Errorf("--nats-config %q asks clients for credentials: give the ones timerd itself connects with (--user with --password-file, --creds, --nkey or --token-file)", c.natsConfig)
 	}
@@ -65,8 +70,12 @@ func connectEmbedded(c *serveConfig, ns *server.Server) (*nats.Conn, error) {
 		opts = append(opts, nats.Token(c.authToken))
 	}
 	nc, err := jetstream.ConnectInProcess(ns, append(opts, nats.Name("timerd "+c.nodeName))...)
-	if errors.Is(err, nats.ErrAuthorization) {
-		return nil, fmt.Errorf("the embedded server refused timerd's own credentials (--user/--password-file, --creds, --nkey or --token-file): %w", err)
+	if err != nil && c.hasCredentials() {
+		// A refused in-process connection surfaces in nats.go 1.55 as a
+		// closed pipe, ten seconds later (both ends block writing on the
+		// pipe until nats-server's write deadline), not as an authorization
+		// error: say what the likely cause is.
+		return nil, fmt.Errorf("timerd's own connection to the embedded server failed; if the server logged an authentication error, check --user/--password-file, --creds, --nkey or --token-file: %w", err)
 	}
 	return nc, err
 }
