@@ -64,7 +64,7 @@ type cliRun struct {
 
 	server   string
 	prefix   string
-	creds    string
+	auth     natsAuth
 	timeout  time.Duration
 	jsonOut  bool
 	getenv   func(string) string
@@ -127,6 +127,14 @@ func (r *cliRun) parse(args []string) (cliAction, error) {
 		}
 		return nil, &cliUsageError{msg: err.Error()}
 	}
+	// Only the connection flags come from the environment: TIMERD_DATA is
+	// serve's --data, not a payload.
+	if err := applyEnv(fs, r.getenv, cliConnectionFlag); err != nil {
+		return nil, &cliUsageError{msg: err.Error()}
+	}
+	if err := resolveSecretFiles(fs, r.readFile); err != nil {
+		return nil, &cliUsageError{msg: err.Error()}
+	}
 	if r.timeout <= 0 {
 		return nil, cliUsagef("--timeout %s: give a positive duration such as 5s", r.timeout)
 	}
@@ -141,17 +149,24 @@ func (r *cliRun) flagSet() (*flag.FlagSet, cliPrepare) {
 	fs := flag.NewFlagSet("timerd "+r.cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors and help are printed by main
 	fs.Usage = func() {}
-	server := r.getenv("TIMERD_SERVER")
-	if server == "" {
-		server = cliDefaultServer
-	}
-	fs.StringVar(&r.server, "s", server, "")
-	fs.StringVar(&r.server, "server", server, "")
+	fs.StringVar(&r.server, "s", cliDefaultServer, "")
+	fs.StringVar(&r.server, "server", cliDefaultServer, "")
 	fs.StringVar(&r.prefix, "api-prefix", api.DefaultPrefix, "")
-	fs.StringVar(&r.creds, "creds", "", "")
+	r.auth.register(fs, nil)
 	fs.DurationVar(&r.timeout, "timeout", client.DefaultTimeout, "")
 	fs.BoolVar(&r.jsonOut, "json", false, "")
 	return fs, r.cmd.setup(r, fs)
+}
+
+// cliConnectionFlag reports whether a client flag says how to reach and
+// authenticate to NATS: those, and only those, come from TIMERD_* variables.
+func cliConnectionFlag(name string) bool {
+	switch name {
+	case "server", "api-prefix", "timeout", "creds", "nkey", "user", "password", "password-file",
+		"token", "token-file", "tls-cert", "tls-key", "tls-ca":
+		return true
+	}
+	return false
 }
 
 func (r *cliRun) argCountError(positional []string) error {
@@ -166,11 +181,12 @@ func (r *cliRun) argCountError(positional []string) error {
 }
 
 func (r *cliRun) connect() (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name("timerd " + r.cmd.name), nats.Timeout(r.timeout)}
-	if r.creds != "" {
-		opts = append(opts, nats.UserCredentials(r.creds))
+	auth, err := r.auth.options()
+	if err != nil {
+		return nil, err
 	}
-	nc, err := nats.Connect(r.server, opts...)
+	opts := []nats.Option{nats.Name("timerd " + r.cmd.name), nats.Timeout(r.timeout)}
+	nc, err := nats.Connect(r.server, append(opts, auth...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to NATS at %s: %w", r.server, err)
 	}

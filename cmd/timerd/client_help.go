@@ -27,12 +27,23 @@ func (r *cliRun) printHelp(w io.Writer) {
 
 const cliHelpCommon = `
 Connection and output:
-  -s, --server URL     NATS server (default $TIMERD_SERVER, else nats://127.0.0.1:4222)
+  -s, --server URL     NATS server (default nats://127.0.0.1:4222)
   --creds FILE         NATS credentials file
+  --nkey FILE          NATS nkey seed file
+  --user USER          NATS user, with --password-file FILE (or --password PASSWORD)
+  --token-file FILE    NATS token read from FILE (or --token TOKEN)
+  --tls-ca FILE        CA that verifies the server's TLS certificate
+  --tls-cert FILE      TLS client certificate, with --tls-key FILE
   --api-prefix PREFIX  timerd's API subject prefix (default timerd)
   --timeout DURATION   connect and request timeout (default 5s)
   --json               print the reply as JSON
   -h, --help           this help
+
+Each connection flag can also be set in the environment as TIMERD_ and its
+name in upper case with _ for - (TIMERD_SERVER, TIMERD_TOKEN_FILE,
+TIMERD_PASSWORD, TIMERD_TLS_CA, ...); the command line wins. Secrets given on
+the command line are visible to every user of the machine: prefer the files
+or the environment.
 
 Flags may come before or after arguments; after "--" everything is an argument.
 Exit status: 0 done, 1 failed or refused by timerd, 2 bad command line.

@@ -64,6 +64,7 @@ type process struct {
 	args []string
 	cmd  *exec.Cmd
 	url  string
+	opts []nats.Option // how the readiness check connects (credentials, TLS)
 }
 
 func startProcess(t *testing.T, data string, port int, extra ...string) *process {
@@ -83,7 +84,7 @@ func (p *process) start() {
 	}
 	// Ready when the API answers stats with ready: true.
 	nodetest.Eventually(p.t, 30*time.Second, func() error {
-		nc, err := nats.Connect(p.url)
+		nc, err := nats.Connect(p.url, p.opts...)
 		if err != nil {
 			return err
 		}

@@ -33,27 +33,21 @@ import (
 // serveConfig is everything `timerd serve` takes.
 type serveConfig struct {
 	listen, data, natsURL, httpAddr, nodeName, prefix, logLevel       string
-	creds, nkey, user, password, token, tlsCert, tlsKey, tlsCA        string
 	allow                                                             string
 	maxPayload, maxBatch, shards, replicas                            int
 	keepFired, tick, markInterval, shutdownTimeout, leaseTTL, horizon time.Duration
+
+	natsAuth    // how timerd connects: to --nats, or to its embedded server
+	serveExtras // serve_flags.go: the embedded server's security, logs, pprof
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	c := &serveConfig{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:4222", "embedded NATS: client address (host:port; port 0 picks one)")
-	fs.StringVar(&c.data, "data", "./timerd-data", "embedded NATS: JetStream storage directory")
+	fs.StringVar(&c.listen, "listen", jetstream.DefaultListen, "embedded NATS: client address (host:port; port 0 picks one); beyond loopback it needs authentication or --insecure")
+	fs.StringVar(&c.data, "data", "./timerd-data", "embedded NATS: JetStream storage directory (unless --nats-config sets store_dir); also keeps the node name")
 	fs.StringVar(&c.natsURL, "nats", "", "join an existing NATS system at URL[,URL] instead of embedding one")
-	fs.StringVar(&c.creds, "creds", "", "NATS credentials file (with --nats)")
-	fs.StringVar(&c.nkey, "nkey", "", "NATS nkey seed file (with --nats)")
-	fs.StringVar(&c.user, "user", "", "NATS user (with --nats)")
-	fs.StringVar(&c.password, "password", "", "NATS password (with --nats)")
-	fs.StringVar(&c.token, "token", "", "NATS token (with --nats)")
-	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS client certificate (with --nats)")
-	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS client key (with --nats)")
-	fs.StringVar(&c.tlsCA, "tls-ca", "", "TLS CA certificate to verify the NATS servers (with --nats)")
 	fs.StringVar(&c.httpAddr, "http", "", "serve /healthz, /readyz and /metrics on this address (e.g. 127.0.0.1:8080)")
 	fs.StringVar(&c.nodeName, "node", "", "node name; a restarted node with the same name takes its lease back at once (default: host name plus a random suffix, kept in --data when NATS is embedded)")
 	fs.StringVar(&c.prefix, "api-prefix", api.DefaultPrefix, "API subject prefix; also names the KV bucket")
@@ -69,27 +63,15 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", 5*time.Second, "a standby takes over this long after the active node's last lease renewal")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 4*time.Second, "longest a clean shutdown waits for requests and fires in flight")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	registerServeExtras(fs, c)
 	return fs, c
 }
 
 func serve(args []string, stderr io.Writer) int {
-	fs, c := serveFlags(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	c, log, code := parseServe(args, stderr, os.Getenv, os.ReadFile)
+	if c == nil {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "timerd serve: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		fmt.Fprintf(stderr, "timerd serve: --log-level %q: want debug, info, warn or error\n", c.logLevel)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := runNode(ctx, c, log); err != nil {
@@ -114,12 +96,12 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	var nc *nats.Conn
 	var err error
 	if c.natsURL == "" {
-		ns, err = jetstream.StartEmbedded(jetstream.EmbeddedConfig{Listen: c.listen, DataDir: c.data, Name: c.nodeName, Logger: log})
+		ns, err = jetstream.StartEmbedded(c.embeddedConfig(log))
 		if err != nil {
 			return err
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-		nc, err = nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("timerd "+c.nodeName))
+		nc, err = connectEmbedded(c, ns)
 	} else {
 		nc, err = connectExternal(c, log)
 	}
@@ -132,7 +114,7 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var nd *node.Node
 	if c.httpAddr != "" {
-		stopHTTP, err := serveHTTP(c.httpAddr, reg, func() bool { return nd != nil && nd.Ready() && nc.IsConnected() }, log)
+		stopHTTP, err := serveHTTP(c.httpAddr, reg, func() bool { return nd != nil && nd.Ready() && nc.IsConnected() }, c.pprof, log)
 		if err != nil {
 			return err
 		}
@@ -202,32 +184,16 @@ func connectExternal(c *serveConfig, log *slog.Logger) (*nats.Conn, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from NATS", "err", err) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "url", nc.ConnectedUrl()) }),
 	}
-	switch {
-	case c.creds != "":
-		opts = append(opts, nats.UserCredentials(c.creds))
-	case c.nkey != "":
-		o, err := nats.NkeyOptionFromSeed(c.nkey)
-		if err != nil {
-			return nil, fmt.Errorf("--nkey %q: %w", c.nkey, err)
-		}
-		opts = append(opts, o)
-	case c.user != "":
-		opts = append(opts, nats.UserInfo(c.user, c.password))
-	case c.token != "":
-		opts = append(opts, nats.Token(c.token))
+	auth, err := c.options()
+	if err != nil {
+		return nil, err
 	}
-	if c.tlsCert != "" || c.tlsKey != "" {
-		opts = append(opts, nats.ClientCert(c.tlsCert, c.tlsKey))
-	}
-	if c.tlsCA != "" {
-		opts = append(opts, nats.RootCAs(c.tlsCA))
-	}
-	return nats.Connect(c.natsURL, opts...)
+	return nats.Connect(c.natsURL, append(opts, auth...)...)
 }
 
 // serveHTTP serves /healthz (the process is up), /readyz (ready to fire on
-// time) and /metrics; the returned func stops it.
-func serveHTTP(addr string, reg *prometheus.Registry, ready func() bool, log *slog.Logger) (func(), error) {
+// time), /metrics, and with pprof /debug/pprof/; the returned func stops it.
+func serveHTTP(addr string, reg *prometheus.Registry, ready func() bool, pprof bool, log *slog.Logger) (func(), error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -238,6 +204,9 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready func() bool, log *sl
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if pprof {
+		mountPprof(mux)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--http %q: %w", addr, err)

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,5 +90,71 @@ func TestServeHTTPAndSignals(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit 10 s after SIGTERM")
+	}
+}
+
+// JSON logs chosen in the environment, with --log-level on the command line
+// beating TIMERD_LOG_LEVEL: every line of a run, start to SIGTERM, is a JSON
+// object, and the info lines are there.
+func TestServeLogFormatJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a real process")
+	}
+	cmd := exec.Command(timerdBinary(t), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--data", t.TempDir(), "--log-level", "info")
+	cmd.Env = append(os.Environ(), "TIMERD_LOG_FORMAT=json", "TIMERD_LOG_LEVEL=error")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1024) // buffered: the reader never blocks, and ends at EOF
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			for range lines {
+			}
+			_ = cmd.Wait()
+		}
+	})
+	var msgs []string
+	check := func(line string) {
+		var rec struct{ Time, Level, Msg string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Time == "" || rec.Level == "" || rec.Msg == "" {
+			t.Fatalf("log line %q is not a JSON record with time, level and msg: %v", line, err)
+		}
+		msgs = append(msgs, rec.Msg)
+	}
+	deadline := time.After(30 * time.Second)
+	for !slices.Contains(msgs, "timerd ready") {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("stderr ended before \"timerd ready\"; got %q", msgs)
+			}
+			check(line)
+		case <-deadline:
+			t.Fatalf("no \"timerd ready\" in 30 s; got %q", msgs)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for line := range lines {
+		check(line)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	if !slices.Contains(msgs, "stopped") {
+		t.Fatalf("no \"stopped\" line; got %q", msgs)
 	}
 }

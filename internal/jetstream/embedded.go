@@ -10,45 +10,58 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
-// EmbeddedConfig configures the NATS server timerd starts when no --nats is given.
+// DefaultListen is where the embedded server takes clients when neither
+// EmbeddedConfig.Listen nor the configuration file says: loopback only, so
+// nothing is reachable from the network until an operator asks for it.
+const DefaultListen = "127.0.0.1:4222"
+
+// EmbeddedConfig configures the NATS server timerd starts when no --nats is
+// given. The zero value of every security field keeps the old behaviour: no
+// configuration file, no authentication, no TLS.
 type EmbeddedConfig struct {
-	Listen  string // host:port for clients; port 0 picks a free port
-	DataDir string // JetStream storage directory
-	Name    string // server name
+	// Listen is host:port for clients; port 0 picks a free port. Empty means
+	// the host and port of ConfigFile, else DefaultListen; setting both Listen
+	// and a host or port in ConfigFile is an error, so neither is silently
+	// ignored.
+	Listen  string
+	DataDir string // JetStream storage directory, unless ConfigFile sets store_dir
+	Name    string // server name, unless ConfigFile sets server_name
 	Logger  *slog.Logger
+
+	// ConfigFile is a nats-server configuration file (accounts, users,
+	// authorization, TLS, cluster, limits), read by nats-server's own parser.
+	// timerd overrides only JetStream (always on), signals (timerd handles
+	// them) and what Listen, DataDir and Name fill in where the file is silent.
+	ConfigFile string
+	// Token is the token every client must send (nats-server's
+	// authorization { token }). It cannot be combined with client
+	// authentication in ConfigFile.
+	Token string
+	// TLSCert and TLSKey turn on TLS for the client listener; clients must
+	// use it. TLSCA also requires each client to present a certificate signed
+	// by that CA. They cannot be combined with a tls block in ConfigFile.
+	TLSCert, TLSKey, TLSCA string
+	// Insecure lets the client listener bind a non-loopback address while
+	// the server authenticates nobody; without it that is an *OpenListenerError.
+	Insecure bool
 }
 
 // StartEmbedded starts a NATS server with JetStream (file storage) in this
 // process and waits until it accepts connections.
 func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
-	host, portText, err := net.SplitHostPort(cfg.Listen)
+	opts, err := EmbeddedServerOptions(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %q: want host:port, for example 127.0.0.1:4222: %w", cfg.Listen, err)
+		return nil, err
 	}
-	port, err := strconv.Atoi(portText)
-	if err != nil || port < 0 || port > 65535 {
-		return nil, fmt.Errorf("--listen %q: port must be a number from 0 to 65535", cfg.Listen)
-	}
-	if port == 0 {
-		port = server.RANDOM_PORT
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("--data %q: %w", cfg.DataDir, err)
-	}
-	opts := &server.Options{
-		ServerName: cfg.Name,
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   cfg.DataDir,
-		NoSigs:     true,
-		// The server's own per-connection limits stay at their defaults;
-		// timerd's payload limit is enforced by timerd (--max-payload).
+	if err := os.MkdirAll(opts.StoreDir, 0o750); err != nil {
+		return nil, fmt.Errorf("JetStream storage %q: %w", opts.StoreDir, err)
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -60,13 +73,95 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	go ns.Start() // the server owns this goroutine; Shutdown stops it
 	if !ns.ReadyForConnections(15 * time.Second) {
 		ns.Shutdown()
-		return nil, fmt.Errorf("embedded nats-server did not start listening on %s (is the port in use?)", cfg.Listen)
+		return nil, fmt.Errorf("embedded nats-server did not start listening on %s (is the port in use?)",
+			net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port)))
 	}
 	if !ns.JetStreamEnabled() {
 		ns.Shutdown()
-		return nil, fmt.Errorf("embedded nats-server: JetStream did not start (data dir %q)", cfg.DataDir)
+		return nil, fmt.Errorf("embedded nats-server: JetStream did not start (storage %q)", opts.StoreDir)
 	}
 	return ns, nil
+}
+
+// EmbeddedServerOptions answers the nats-server options StartEmbedded would
+// start with, without starting anything: the configuration file read,
+// timerd's overrides applied, and the listener checked (*OpenListenerError).
+// timerd calls it before anything else so a bad configuration exits at once.
+func EmbeddedServerOptions(cfg EmbeddedConfig) (*server.Options, error) {
+	opts := &server.Options{}
+	if cfg.ConfigFile != "" {
+		var err error
+		if opts, err = server.ProcessConfigFile(cfg.ConfigFile); err != nil {
+			return nil, fmt.Errorf("--nats-config %q: %w", cfg.ConfigFile, err)
+		}
+	}
+	if err := setListen(opts, cfg); err != nil {
+		return nil, err
+	}
+	if opts.StoreDir == "" {
+		opts.StoreDir = cfg.DataDir
+	}
+	if opts.ServerName == "" {
+		opts.ServerName = cfg.Name
+	}
+	// timerd keeps its timers in JetStream, so it is on whatever the file
+	// says; and timerd, not the server, owns SIGINT and SIGTERM.
+	opts.JetStream = true
+	opts.NoSigs = true
+	// The server's own per-connection limits stay at their defaults (or the
+	// file's); timerd's payload limit is enforced by timerd (--max-payload).
+	if err := setAuth(opts, cfg); err != nil {
+		return nil, err
+	}
+	if err := checkExposure(opts, cfg.Insecure); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+// setListen fills in the client host and port: Listen if given, else the
+// file's, else DefaultListen. A file that sets only a port keeps the loopback
+// host of DefaultListen rather than nats-server's 0.0.0.0, so that writing
+// `port: 4333` does not open the server to the network.
+func setListen(opts *server.Options, cfg EmbeddedConfig) error {
+	fileSets := opts.Host != "" || opts.Port != 0
+	if cfg.Listen != "" && fileSets {
+		return fmt.Errorf("--listen %q and listen/host/port in --nats-config %q: give the address in one of them", cfg.Listen, cfg.ConfigFile)
+	}
+	listen := cfg.Listen
+	if listen == "" {
+		listen = DefaultListen
+	}
+	host, portText, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: want host:port, for example 127.0.0.1:4222: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return fmt.Errorf("--listen %q: port must be a number from 0 to 65535", listen)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	if opts.Host == "" {
+		opts.Host = host
+	}
+	if opts.Port == 0 {
+		opts.Port = port
+	}
+	return nil
+}
+
+// ConnectInProcess connects to ns through an in-process pipe: no TCP, and no
+// TLS even when the client listener requires it (nats-server 2.15 offers TLS
+// to in-process connections without requiring it), but the same
+// authentication as every client: opts must carry credentials when the
+// server asks for them.
+func ConnectInProcess(ns *server.Server, opts ...nats.Option) (*nats.Conn, error) {
+	// ClientURL says tls:// when the listener has TLS, and that scheme alone
+	// makes nats.go insist on a TLS handshake.
+	url := strings.Replace(ns.ClientURL(), "tls://", "nats://", 1)
+	return nats.Connect(url, append([]nats.Option{nats.InProcessServer(ns)}, opts...)...)
 }
 
 // serverLogger passes nats-server's log lines to slog, keeping its noise
