@@ -10,6 +10,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -48,6 +49,9 @@ const (
 	HeaderJitter           = "Timer-Jitter"
 	HeaderReplace          = "Timer-Replace"
 	HeaderExpectedRevision = "Timer-Expected-Revision"
+	HeaderCronDialect      = "Timer-Cron-Dialect" // standard (default), quartz, eventbridge
+	HeaderDryRun           = "Timer-Dry-Run"      // true: validate and answer the timer, store nothing
+	HeaderUpcoming         = "Timer-Upcoming"     // get: how many next occurrences (default 5, at most 100)
 	HeaderPrefix           = "Timer-Prefix"
 	HeaderLimit            = "Timer-Limit"
 	HeaderCursor           = "Timer-Cursor"
@@ -63,6 +67,13 @@ const (
 // MsgIDPrefix starts every Nats-Msg-Id of a fire: "timerd.<id>.<Unix nanoseconds
 // of the nominal time>".
 const MsgIDPrefix = "timerd."
+
+// MsgID is the Nats-Msg-Id of the occurrence of timer id at nominal (Unix
+// nanoseconds): a function of the two alone, the same on every node and
+// after every restart, so a stream's duplicate window stores it once.
+func MsgID(id string, nominal int64) string {
+	return MsgIDPrefix + id + "." + strconv.FormatInt(nominal, 10)
+}
 
 // Micro error headers, set on every failed reply.
 const (
@@ -197,22 +208,23 @@ type ScheduleReply struct {
 // BatchItem is one element of a timerd.batch request: the schedule headers in
 // snake case, plus kept headers and the payload.
 type BatchItem struct {
-	ID       string            `json:"id,omitempty"`
-	Subject  string            `json:"subject,omitempty"`
-	In       string            `json:"in,omitempty"`
-	At       string            `json:"at,omitempty"`
-	Cron     string            `json:"cron,omitempty"`
-	Repeat   string            `json:"repeat,omitempty"`
-	TimeZone string            `json:"time_zone,omitempty"`
-	Start    string            `json:"start,omitempty"`
-	End      string            `json:"end,omitempty"`
-	MaxFires *int64            `json:"max_fires,omitempty"`
-	Misfire  string            `json:"misfire,omitempty"`
-	Jitter   string            `json:"jitter,omitempty"`
-	Replace  bool              `json:"replace,omitempty"`
-	Headers  map[string]string `json:"headers,omitempty"`
-	Data     *string           `json:"data,omitempty"`
-	DataB64  *string           `json:"data_b64,omitempty"`
+	ID          string            `json:"id,omitempty"`
+	Subject     string            `json:"subject,omitempty"`
+	In          string            `json:"in,omitempty"`
+	At          string            `json:"at,omitempty"`
+	Cron        string            `json:"cron,omitempty"`
+	Repeat      string            `json:"repeat,omitempty"`
+	TimeZone    string            `json:"time_zone,omitempty"`
+	Start       string            `json:"start,omitempty"`
+	End         string            `json:"end,omitempty"`
+	MaxFires    *int64            `json:"max_fires,omitempty"`
+	Misfire     string            `json:"misfire,omitempty"`
+	Jitter      string            `json:"jitter,omitempty"`
+	Replace     bool              `json:"replace,omitempty"`
+	CronDialect string            `json:"cron_dialect,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	Data        *string           `json:"data,omitempty"`
+	DataB64     *string           `json:"data_b64,omitempty"`
 }
 
 // BatchResult is one element of a timerd.batch reply: either a schedule reply
@@ -276,6 +288,8 @@ type Timer struct {
 	Upcoming []string `json:"upcoming,omitempty"`
 	// Failed says why a timer in state failed was set aside.
 	Failed string `json:"failed,omitempty"`
+	// CronDialect is the dialect a cron spec was read in.
+	CronDialect string `json:"cron_dialect,omitempty"`
 }
 
 // ListReply answers timerd.list.
@@ -301,6 +315,40 @@ type Stats struct {
 	Cancelled   uint64     `json:"cancelled"`
 	Lag         LagStats   `json:"lag"`
 	Store       StoreStats `json:"store"`
+	// Failed counts timers set aside: a fire could not be published.
+	Failed int64 `json:"failed"`
+	// ByKind counts timers by kind (in, at, cron, repeat).
+	ByKind map[string]int64 `json:"by_kind,omitempty"`
+	// Healthy: the node's own heartbeat is stored (else it fires nothing).
+	Healthy bool `json:"healthy"`
+	// Nodes is the registry as this node sees it.
+	Nodes []NodeStats `json:"nodes,omitempty"`
+	// Cluster sums the figures of every node that answered (timerd.stats
+	// asks them all); Node and the fields above are the answering node's.
+	Cluster *ClusterStats `json:"cluster,omitempty"`
+}
+
+// NodeStats is one node of the registry.
+type NodeStats struct {
+	Name          string `json:"name"`
+	Health        string `json:"health"` // normal, weak (a beat missed), lost (silent past the TTL)
+	Shards        int    `json:"shards"` // shards it holds the lease of
+	Version       string `json:"version,omitempty"`
+	HTTP          string `json:"http,omitempty"`
+	Started       string `json:"started,omitempty"`
+	LastBeatAgoMs int64  `json:"last_beat_ago_ms"`
+}
+
+// ClusterStats sums the stats of the nodes that answered.
+type ClusterStats struct {
+	Nodes     int              `json:"nodes"`
+	Timers    int64            `json:"timers"`
+	Scheduled int64            `json:"scheduled"`
+	Paused    int64            `json:"paused"`
+	Failed    int64            `json:"failed"`
+	Fired     uint64           `json:"fired"`
+	ByKind    map[string]int64 `json:"by_kind,omitempty"`
+	Missing   []string         `json:"missing,omitempty"` // live nodes that did not answer
 }
 
 // LagStats summarizes fire lag (publish time minus nominal time, jitter

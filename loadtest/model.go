@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/timerd/timerd/api"
 	"github.com/timerd/timerd/bench/hist"
 )
 
@@ -74,10 +74,8 @@ func NewModel(start time.Time, late time.Duration) *Model {
 		rate:     hist.NewTimeline(start.UnixNano(), int64(time.Second)), late: late}
 }
 
-// MsgID is the Nats-Msg-Id timerd gives an occurrence.
-func MsgID(id string, nominal int64) string {
-	return "timerd." + id + "." + strconv.FormatInt(nominal, 10)
-}
+// MsgID is the Nats-Msg-Id timerd gives an occurrence (api.MsgID).
+func MsgID(id string, nominal int64) string { return api.MsgID(id, nominal) }
 
 // Confirmed records a 200 for a create or replace of id at client time
 // now: the occurrences that must fire, and those that may. A replace ends

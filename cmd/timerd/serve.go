@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +38,8 @@ type serveConfig struct {
 	allow                                                             string
 	maxPayload, maxBatch, shards, replicas                            int
 	keepFired, tick, markInterval, shutdownTimeout, leaseTTL, horizon time.Duration
+	heartbeat                                                         time.Duration
+	skipCorrupt, recreateBucket                                       bool
 
 	natsAuth    // how timerd connects: to --nats, or to its embedded server
 	serveExtras // serve_flags.go: the embedded server's security, logs, pprof
@@ -49,18 +53,21 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.data, "data", "./timerd-data", "embedded NATS: JetStream storage directory (unless --nats-config sets store_dir); also keeps the node name")
 	fs.StringVar(&c.natsURL, "nats", "", "join an existing NATS system at URL[,URL] instead of embedding one")
 	fs.StringVar(&c.httpAddr, "http", "", "serve /healthz, /readyz and /metrics on this address (e.g. 127.0.0.1:8080)")
-	fs.StringVar(&c.nodeName, "node", "", "node name; a restarted node with the same name takes its lease back at once (default: host name plus a random suffix, kept in --data when NATS is embedded)")
+	fs.StringVar(&c.nodeName, "node", "", "node name, unique among live nodes; a node restarted under its name takes its shards back at once (default: host name plus a random suffix, kept in --data when NATS is embedded)")
 	fs.StringVar(&c.prefix, "api-prefix", api.DefaultPrefix, "API subject prefix; also names the KV bucket")
 	fs.StringVar(&c.allow, "allow-subjects", ">", "comma-separated subject filters fires may be published to")
 	fs.IntVar(&c.maxPayload, "max-payload", api.DefaultPayload, "largest timer payload in bytes")
 	fs.IntVar(&c.maxBatch, "max-batch", api.DefaultMaxBatch, "most timers in one batch request")
-	fs.IntVar(&c.shards, "shards", 64, "shard count, used only when the bucket is first created")
+	fs.IntVar(&c.shards, "shards", 256, "shard count, used only when the bucket is first created (shards are what nodes share)")
 	fs.IntVar(&c.replicas, "replicas", 1, "KV bucket replicas when it is first created (3 on a NATS cluster)")
 	fs.DurationVar(&c.keepFired, "keep-fired", 30*time.Second, "how long a fired one-shot is remembered for idempotent retries")
 	fs.DurationVar(&c.tick, "tick", time.Millisecond, "timing wheel resolution")
 	fs.DurationVar(&c.horizon, "horizon", time.Hour, "one-shots due further ahead keep only a compact index entry in memory and are read back from the store before they are due (-1s: keep all loaded)")
 	fs.DurationVar(&c.markInterval, "mark-interval", time.Second, "how often progress is recorded and dead records purged")
-	fs.DurationVar(&c.leaseTTL, "lease-ttl", 5*time.Second, "a standby takes over this long after the active node's last lease renewal")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", 4*time.Second, "a node silent this long is lost and its shards are taken over; a node whose own heartbeat fails for half of it stops firing")
+	fs.DurationVar(&c.heartbeat, "heartbeat", time.Second, "how often a node writes its registration")
+	fs.BoolVar(&c.skipCorrupt, "skip-corrupt", false, "load despite stored records that cannot be read, skipping them (their count is logged and in timerd_records_skipped_total)")
+	fs.BoolVar(&c.recreateBucket, "recreate-bucket", false, "embedded NATS: start even though --data shows the timers' bucket existed and it is gone (begins empty)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 4*time.Second, "longest a clean shutdown waits for requests and fires in flight")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	registerServeExtras(fs, c)
@@ -74,6 +81,21 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // a signal always ends the process within --shutdown-timeout
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		select {
+		case <-done:
+		case <-time.After(c.shutdownTimeout + time.Second):
+			log.Error("shutdown did not finish within --shutdown-timeout; exiting anyway (a restart repeats what was in flight, deduplicated by Nats-Msg-Id)", "shutdown_timeout", c.shutdownTimeout)
+			os.Exit(1)
+		}
+	}()
 	if err := runNode(ctx, c, log); err != nil {
 		log.Error("timerd stopped", "err", err)
 		return 1
@@ -109,12 +131,17 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		return fmt.Errorf("connect to NATS: %w", err)
 	}
 	defer nc.Close()
+	// nats.go closes a connection for good when the server refuses it or
+	// reconnecting is given up: timerd must then exit, not linger.
+	connClosed := make(chan struct{})
+	var closeOnce sync.Once
+	nc.SetClosedHandler(func(*nats.Conn) { closeOnce.Do(func() { close(connClosed) }) })
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var nd *node.Node
+	var nd atomic.Pointer[node.Node]
 	if c.httpAddr != "" {
-		stopHTTP, err := serveHTTP(c.httpAddr, reg, func() bool { return nd != nil && nd.Ready() && nc.IsConnected() }, c.pprof, log)
+		stopHTTP, err := serveHTTP(c.httpAddr, reg, func() bool { n := nd.Load(); return n != nil && n.Ready() && nc.IsConnected() }, c.pprof, log)
 		if err != nil {
 			return err
 		}
@@ -123,28 +150,40 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	bucket := bucketName(c.prefix)
+	known := ns != nil && bucketKnown(c.data, bucket)
 	store, err := jetstream.OpenStore(openCtx, nc, jetstream.StoreConfig{
-		Bucket: bucketName(c.prefix), Shards: c.shards, Replicas: c.replicas, MaxInFlight: 512,
+		Bucket: bucket, Shards: c.shards, Replicas: c.replicas, Logger: log,
+		MustExist: known && !c.recreateBucket, SkipCorrupt: c.skipCorrupt, LegacyLeaseTTL: 5 * time.Second,
 	})
+	if errors.Is(err, jetstream.ErrNoBucket) {
+		return fmt.Errorf("%w: --data %q held it before; timerd will not start on an empty bucket silently (restore the data, or start with --recreate-bucket to begin empty)", err, c.data)
+	}
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if ns != nil {
+		if err := rememberBucket(c.data, bucket); err != nil {
+			return err
+		}
+	}
 	fires, err := jetstream.NewFirePublisher(openCtx, nc, 8192, log)
 	if err != nil {
 		return err
 	}
 	defer fires.Close()
 	metrics := node.NewMetrics(reg)
-	n := node.New(node.Config{Name: c.nodeName, Tick: c.tick, MarkInterval: c.markInterval,
-		KeepFired: c.keepFired, Horizon: c.horizon, LeaseTTL: c.leaseTTL, Logger: log, Metrics: metrics}, store, fires)
+	n := node.New(node.Config{Name: c.nodeName, Version: version, HTTP: c.httpAddr, Tick: c.tick, MarkInterval: c.markInterval,
+		KeepFired: c.keepFired, Horizon: c.horizon, Heartbeat: c.heartbeat, NodeTTL: c.leaseTTL,
+		Logger: log, Metrics: metrics}, store, fires)
 	if err := n.Start(ctx); err != nil {
 		return err
 	}
 	metrics.Bind(reg, n)
-	nd = n
+	nd.Store(n)
 	svc, err := service.Start(nc, n, service.Config{Prefix: c.prefix, MaxPayload: c.maxPayload, MaxBatch: c.maxBatch,
-		AllowSubjects: splitList(c.allow), Version: version, Logger: log})
+		AllowSubjects: splitList(c.allow), Version: version, Logger: log, Metrics: metrics})
 	if err != nil {
 		_ = n.Close(context.Background())
 		return err
@@ -155,25 +194,45 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	log.Info("timerd ready", "nats", where, "api", c.prefix+".>", "bucket", store.Bucket(), "shards", store.Shards())
 
-	var lost error
+	var fatal error
 	select {
 	case <-ctx.Done():
-	case <-n.Lost():
-		lost = node.ErrLeaseLost
+	case fatal = <-n.Fatal():
+	case <-connClosed:
+		fatal = errors.New("the connection to NATS was closed for good; nothing can fire: exiting so a supervisor restarts timerd")
 	}
 	log.Info("shutting down")
 	down, cancelDown := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancelDown()
 	errSvc := svc.Stop(down)
 	errNode := n.Close(down)
-	if err := nc.FlushWithContext(down); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := nc.FlushWithContext(down); err != nil && !errors.Is(err, context.DeadlineExceeded) && fatal == nil {
 		log.Warn("flush on shutdown", "err", err)
 	}
 	if err := errors.Join(errSvc, errNode); err != nil {
 		log.Warn("shutdown was not clean; a restart repeats what was in flight (deduplicated by Nats-Msg-Id)", "err", err)
 	}
 	log.Info("stopped")
-	return lost
+	return fatal
+}
+
+// bucketKnown reports whether the data directory records that the bucket
+// existed: with the embedded server, a missing bucket is then damage, not
+// a first start.
+func bucketKnown(data, bucket string) bool {
+	_, err := os.Stat(filepath.Join(data, "timerd-bucket-"+bucket))
+	return err == nil
+}
+
+func rememberBucket(data, bucket string) error {
+	file := filepath.Join(data, "timerd-bucket-"+bucket)
+	if _, err := os.Stat(file); err == nil {
+		return nil
+	}
+	if err := os.WriteFile(file, []byte("the KV bucket "+bucket+" exists in this data directory\n"), 0o640); err != nil {
+		return fmt.Errorf("--data %q: %w", data, err)
+	}
+	return nil
 }
 
 func connectExternal(c *serveConfig, log *slog.Logger) (*nats.Conn, error) {
@@ -181,7 +240,11 @@ func connectExternal(c *serveConfig, log *slog.Logger) (*nats.Conn, error) {
 		nats.Name("timerd " + c.nodeName),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from NATS", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("disconnected from NATS", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "url", nc.ConnectedUrl()) }),
 	}
 	auth, err := c.options()

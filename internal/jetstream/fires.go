@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/timerd/timerd/api"
 )
 
 // FirePublisher publishes fires. Where a JetStream stream captures the fire's
@@ -128,17 +130,74 @@ func (f *FirePublisher) Captured(subject string) bool {
 	return c
 }
 
-// Publish sends one fire. done is called once: with the stream's verdict for
-// a captured subject (possibly later, from the ack goroutine), at once for a
-// plain publish. A duplicate ack counts as success: the occurrence is stored.
-func (f *FirePublisher) Publish(ctx context.Context, msg *nats.Msg, done func(error)) {
+// Publish sends one fire. A plain publish (no stream captures the subject)
+// is settled at once: settled is true and err its outcome. A JetStream
+// publish is settled later: done gets the stream's verdict from the ack
+// goroutine, never from the caller's; a duplicate ack counts as success
+// (the occurrence is stored). A fire that cannot be published at all (its
+// subject or size beyond what the server accepts: publishing it would make
+// the server close the connection) is refused before it is sent, with an
+// error Permanent reports as such.
+func (f *FirePublisher) Publish(msg *nats.Msg, done func(error)) (settled bool, err error) {
+	if err := f.check(msg); err != nil {
+		return true, err
+	}
 	if !f.Captured(msg.Subject) {
-		done(f.nc.PublishMsg(msg))
-		return
+		return true, f.nc.PublishMsg(msg)
 	}
-	if err := f.pub.Publish(ctx, msg, func(_ PubAck, err error) { done(err) }); err != nil {
-		done(err)
+	if err := f.pub.Publish(context.Background(), msg, func(_ PubAck, err error) { done(err) }); err != nil {
+		return true, err
 	}
+	return false, nil
+}
+
+// ErrUnpublishable is a fire the server could never accept.
+var ErrUnpublishable = errors.New("jetstream: the fire cannot be published")
+
+// check refuses what the server cannot take: a subject longer than the
+// protocol allows (its control line would exceed the server's limit, and
+// the server closes such a connection) or a message over its max payload.
+func (f *FirePublisher) check(msg *nats.Msg) error {
+	if len(msg.Subject) > api.MaxSubjectLen {
+		return fmt.Errorf("%w: subject of %d bytes, the limit is %d", ErrUnpublishable, len(msg.Subject), api.MaxSubjectLen)
+	}
+	size := len(msg.Data)
+	if len(msg.Header) > 0 {
+		size += 12 // NATS/1.0 and the blank line
+		for k, vs := range msg.Header {
+			for _, v := range vs {
+				size += len(k) + len(v) + 4
+			}
+		}
+	}
+	if limit := f.nc.MaxPayload(); int64(size) > limit {
+		return fmt.Errorf("%w: %d bytes, the server's max payload is %d", ErrUnpublishable, size, limit)
+	}
+	return nil
+}
+
+// Permanent reports whether retrying cannot fix err (see the function).
+func (f *FirePublisher) Permanent(err error) bool { return Permanent(err) }
+
+// Permanent reports whether a fire's error cannot get better by retrying:
+// the message is too large for the server or the stream, or its subject or
+// headers are refused.
+func Permanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrUnpublishable) || errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) ||
+		errors.Is(err, nats.ErrBadHeaderMsg) {
+		return true
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrCode {
+		case 10054: // JSStreamMessageExceedsMaximumErr: larger than the stream's max_msg_size
+			return true
+		}
+	}
+	return false
 }
 
 // InFlight is the number of JetStream fires awaiting their ack.

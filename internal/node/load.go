@@ -2,199 +2,174 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-
-	"github.com/timerd/timerd/internal/cronfeed"
 	"github.com/timerd/timerd/internal/record"
+	"github.com/timerd/timerd/internal/shard"
+	"github.com/timerd/timerd/internal/store"
 )
 
-// ShardOf is the shard of a timer id: xxhash of the id modulo the shard count.
-func ShardOf(id string, shards int) int {
-	return int(xxhash.Sum64String(id) % uint64(shards))
+// claimed is a shard this node took under lease revision rev; replayThrough
+// bounds the occurrences of recurring timers that its previous owner may
+// have fired unrecorded (Unix ns).
+type claimed struct {
+	id            int
+	rev           uint64
+	replayThrough int64
 }
 
-// load (re)builds the given shards from the store: marks first, then every
-// group record in stream order, then each surviving timer is put on the wheel.
-// One-shots the mark shows as fired are dropped; recurring timers catch up
-// per their misfire policy.
-func (n *Node) load(ctx context.Context, shards []int) error {
-	n.mu.Lock()
-	for _, id := range shards {
-		s := n.shards[id]
-		s.loading = true
-		for tid, t := range n.timers {
-			if t.shard == id {
-				n.disarm(t)
-				t.removed = true
-				delete(n.timers, tid)
-			}
-		}
-		for i := range n.far.ents {
-			if e := &n.far.ents[i]; e.idLen != 0 && int(e.shard) == id {
-				n.dropEntry(uint32(i))
-			}
-		}
-		s.reset()
+// load reads the given shards from the store (marks, then every record in
+// stream order, in one replay) and starts serving them. Transient errors
+// are retried until ctx ends; damage the store reports ends the node.
+func (n *Node) load(ctx context.Context, cs []claimed) error {
+	if len(cs) == 0 {
+		return nil
 	}
-	n.mu.Unlock()
-	for _, id := range shards {
-		m, err := n.store.ReadMark(ctx, id)
-		if err != nil {
+	ids := make([]int, len(cs))
+	cores := make(map[int]*shard.Shard, len(cs))
+	for k, c := range cs {
+		ids[k] = c.id
+		d := n.shards[c.id]
+		core := shard.New(n.shardCfg(c.id), wheelOf{n})
+		d.mu.Lock()
+		d.core, d.state, d.fence = core, loading, store.Fence{Shard: c.id, Rev: c.rev}
+		d.mu.Unlock()
+		cores[c.id] = core
+	}
+	begin := time.Now()
+	var st store.ReplayStats
+	for attempt := 0; ; attempt++ {
+		var err error
+		st, err = n.replay(ctx, ids, cores)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, store.ErrGone) || isDamage(err) || ctx.Err() != nil {
+			for _, id := range ids {
+				n.shards[id].unload("could not be loaded")
+			}
 			return err
 		}
-		n.mu.Lock()
-		n.shards[id].mark = m
-		n.mu.Unlock()
-	}
-	// Replay builds into a private index first: the records are applied
-	// under the lock in chunks so API calls on other shards go on meanwhile.
-	// One-shots due beyond the horizon go to the far tier (far.go) as they
-	// are read, so a load never holds every definition at once.
-	loaded := make(map[string]*timer)
-	horizonFrom := time.Now().UnixNano()
-	// Near entries are armed once the replay is done: a later operation of
-	// the replay may still delete or replace them.
-	type nearLater struct {
-		i, gen uint32
-		seq    uint64
-		op     record.Op
-	}
-	var near []nearLater
-	err := n.store.Replay(ctx, shards, func(sh int, seq uint64, ops []record.Op) error {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		s := n.shards[sh]
-		for _, op := range ops {
-			id := op.Timer.ID
-			t := loaded[id]
-			if i, ok := n.far.find(id); ok && t == nil {
-				// Stored in the far tier: a put or delete supersedes it.
-				if op.Kind == record.OpProgress {
-					continue
-				}
-				stub := timer{storedSeq: n.far.ents[i].seq}
-				n.dropEntry(i)
-				if op.Kind == record.OpDelete {
-					s.applyStored(&stub, seq, record.OpDelete)
-					continue
-				}
-				s.release(&stub)
-			}
-			switch op.Kind {
-			case record.OpPut:
-				r := op.Timer
-				if r.Revision == 0 {
-					r.Revision = seq
-				}
-				fired := r.Due <= s.mark.Through && seq <= s.mark.Seq // dropped at the end
-				if !r.Kind.Recurring() && !r.Paused && !fired && n.nearEnabled() {
-					if t != nil {
-						s.release(t)
-						delete(loaded, id)
-					}
-					var stub timer
-					s.applyStored(&stub, seq, record.OpPut)
-					if i, kept, isNear := n.addEntry(r, sh, seq, horizonFrom, false); kept {
-						if isNear {
-							near = append(near, nearLater{i: i, gen: n.far.ents[i].gen, seq: seq, op: op})
-						}
-						continue
-					}
-					s.release(&stub) // not kept as an entry: load it
-					t = nil
-				}
-				if t == nil {
-					t = &timer{shard: sh}
-					loaded[id] = t
-				}
-				t.rec = r
-			case record.OpDelete:
-				if t == nil {
-					continue
-				}
-				delete(loaded, id)
-			case record.OpProgress:
-				if t == nil {
-					continue
-				}
-				t.rec.Fires, t.rec.LastNominal = op.Timer.Fires, op.Timer.LastNominal
-			}
-			s.applyStored(t, seq, op.Kind)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("load shards: %w", err)
-	}
-	now := time.Now()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	// Until when this shard's recurring timers may have fired unrecorded:
-	// at start, the previous lease holder's last sign of life; on a reload,
-	// now (this node fired until now).
-	replayThrough := n.prevAlive
-	if n.ready {
-		replayThrough = now.UnixNano()
-	}
-	for _, p := range near {
-		if _, armed := n.far.near[p.i]; !armed && n.far.ents[p.i].gen == p.gen && n.far.ents[p.i].seq == p.seq {
-			n.armNear(p.i, p.op)
+		n.noise.warn(n.log, "load", "loading shards failed; retrying", "shards", len(ids), "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 2*time.Second)):
 		}
 	}
-	for id, t := range loaded {
-		s := n.shards[t.shard]
-		r := t.rec
-		if !r.Kind.Recurring() && !r.Paused && t.storedSeq <= s.mark.Seq && r.Due <= s.mark.Through {
-			s.release(t) // fired before the mark was written
+	now := n.now()
+	timers := int64(0)
+	for _, c := range cs {
+		d := n.shards[c.id]
+		d.mu.Lock()
+		core := cores[c.id]
+		if d.core != core {
+			d.mu.Unlock()
 			continue
 		}
-		if err := n.compile(t); err != nil {
-			// A stored spec that no longer compiles (a zone removed from the
-			// tz database, say) must not stop the node; keep it visible.
-			n.log.Error("stored timer cannot be scheduled", "id", id, "err", err)
-		}
-		t.fires, t.ackedFires, t.ackedNominal = r.Fires, r.Fires, r.LastNominal
-		if r.Kind.Recurring() {
-			t.replayThrough = min(replayThrough, now.UnixNano())
-		}
-		n.timers[id] = t
-		n.plan(t, now, true)
+		core.Loaded(now, c.replayThrough)
+		timers += core.Counts().Timers
+		d.state = serving
+		d.after(core)
+		n.notifyShard(c.id, true)
 	}
-	for _, id := range shards {
-		n.shards[id].loading = false
+	if st.Skipped > 0 {
+		n.log.Error("records that could not be read were skipped (--skip-corrupt)", "skipped", st.Skipped)
+		if m := n.cfg.Metrics; m != nil {
+			m.skipped.Add(float64(st.Skipped))
+		}
 	}
+	n.log.Info("shards loaded", "shards", len(ids), "timers", timers, "records", st.Records, "took", time.Since(begin).Round(time.Millisecond))
 	return nil
 }
 
-// compile prepares t's recurring schedule. Call with n.mu held.
-func (n *Node) compile(t *timer) error {
-	if !t.rec.Kind.Recurring() {
-		return nil
-	}
-	sched, err := cronfeed.Compile(SpecOf(t.rec))
+// replay reads marks and records into the cores (each put back to loading).
+func (n *Node) replay(ctx context.Context, ids []int, cores map[int]*shard.Shard) (store.ReplayStats, error) {
+	info, err := n.store.Info(ctx)
 	if err != nil {
-		return err
+		return store.ReplayStats{}, err
 	}
-	t.sched = sched
-	return nil
+	for _, id := range ids {
+		m, err := n.store.ReadMark(ctx, id)
+		if err != nil {
+			return store.ReplayStats{}, err
+		}
+		if m.Seq > info.LastSeq {
+			return store.ReplayStats{}, fmt.Errorf("%w: shard %d's mark says records through sequence %d were stored, but the stream ends at %d: records were lost (a truncated or replaced data directory?)",
+				errDamaged, id, m.Seq, info.LastSeq)
+		}
+		fresh := shard.New(n.shardCfg(id), wheelOf{n})
+		d := n.shards[id]
+		d.mu.Lock()
+		if d.core == cores[id] {
+			cores[id].Unload("is reloading")
+			d.core = fresh
+			fresh.Loading(m)
+		}
+		d.mu.Unlock()
+		cores[id] = fresh
+	}
+	return n.store.Replay(ctx, ids, func(sh int, seq uint64, ops []record.Op) error {
+		d := n.shards[sh]
+		d.mu.Lock()
+		if c := cores[sh]; d.core == c {
+			c.Apply(seq, ops)
+		}
+		d.mu.Unlock()
+		return nil
+	})
 }
 
-// SpecOf is the cronfeed spec of a stored recurring timer.
-func SpecOf(r *record.Timer) cronfeed.Spec {
-	s := cronfeed.Spec{Zone: r.TimeZone, Created: time.Unix(0, r.Created)}
-	if r.Kind == record.KindCron {
-		s.Cron = r.Spec
-	} else {
-		s.Repeat = r.Spec
+var errDamaged = store.ErrDamaged
+
+func isDamage(err error) bool { return errors.Is(err, store.ErrDamaged) }
+
+// writeFailed handles a record the store did not take: fenced, the shard
+// belongs to another node now and is dropped at once; gone, the bucket was
+// deleted and the node cannot go on; otherwise it is reloaded from the
+// store, since a write that timed out may have landed.
+func (n *Node) writeFailed(d *driver, c *shard.Shard, err error) {
+	switch {
+	case errors.Is(err, store.ErrFenced):
+		n.log.Warn("a write was refused: another node owns the shard now; dropping it", "shard", d.id, "err", err)
+		d.mu.Lock()
+		same := d.core == c
+		d.mu.Unlock()
+		if same {
+			d.unload("moved to another node")
+		}
+		n.pokeMembership()
+	case errors.Is(err, store.ErrGone):
+		n.die(fmt.Errorf("the timers' bucket is gone (deleted while timerd ran): %w", err))
+	case errors.Is(err, store.ErrClosed):
+	default:
+		n.noise.warn(n.log, "reload", "a write failed; reloading the shard from the store", "shard", d.id, "err", err)
+		n.do(func() { n.reload(d, c) })
 	}
-	if r.Start != 0 {
-		s.Start = time.Unix(0, r.Start)
+}
+
+// reload reads shard d again, if c is still its core.
+func (n *Node) reload(d *driver, c *shard.Shard) {
+	d.mu.Lock()
+	if d.core != c {
+		d.mu.Unlock()
+		return
 	}
-	if r.End != 0 {
-		s.End = time.Unix(0, r.End)
+	rev, id := d.fence.Rev, d.id
+	d.mu.Unlock()
+	d.unload("is reloading after a failed write")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() { // the load ends with ctx when the node stops
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := n.load(ctx, []claimed{{id: id, rev: rev, replayThrough: n.now()}}); err != nil && ctx.Err() == nil {
+		n.die(fmt.Errorf("reloading shard %d: %w", id, err))
 	}
-	return s
 }

@@ -1,17 +1,21 @@
-// Package node is one timerd node: it owns shards, keeps their timers in an
-// index and a timing wheel, serves the API operations on them, fires due
-// occurrences, and records progress so that a restart neither loses nor
-// repeats a fire. It reaches NATS only through internal/jetstream, and time
-// semantics only through internal/cronfeed.
+// Package node is one timerd node: the I/O around the shard cores. It owns
+// the shards consistent hashing gives it (claimed under fenced leases),
+// drives each one's pure core (internal/shard) with the clock, the store
+// and the fire publisher, and shares one timing wheel among them. It
+// registers in the bucket and beats; it stops firing the moment its own
+// heartbeat is in doubt, before any other node may take its shards.
 //
-// Concurrency: one mutex (Node.mu) guards the index, the wheel and the shard
-// bookkeeping. API calls, the fire loop and store acknowledgements take it
-// for short, non-blocking sections; all waiting (for acks, for the store)
-// happens outside it.
+// The lock rule (docs/design.md): each shard's driver has a mutex guarding
+// its core; the wheel has its own, taken inside a shard's. No store call,
+// publish or other I/O happens while either is held; a callback never runs
+// on its caller's goroutine; and nothing walks every timer while fires wait
+// (list and stats go shard by shard, in bounded steps).
 package node
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,35 +23,45 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/timerd/timerd/internal/jetstream"
+	"github.com/nats-io/nats.go"
+
+	"github.com/timerd/timerd/internal/shard"
+	"github.com/timerd/timerd/internal/store"
 	"github.com/timerd/timerd/internal/wheel"
 )
 
-// Config configures a node. The zero value of every duration means its default.
+// Config configures a node. Zero durations take their defaults.
 type Config struct {
+	// Name is the node's name in the registry; one live node per name.
 	Name string
-	// Tick is the timing wheel's resolution (default 1ms). Fires are never
-	// early whatever the tick; it bounds how many entries one slot gathers.
+	// Version and HTTP are advertised in the registry (stats, status page).
+	Version, HTTP string
+	// Tick is the timing wheel's resolution (default 1ms).
 	Tick time.Duration
-	// MarkInterval is how often shard marks, recurring progress and garbage
-	// collection run (default 1s). A crash repeats at most about this much
-	// of fire history, which the fire's Nats-Msg-Id makes harmless.
+	// MarkInterval is how often marks, recurring progress, purges,
+	// promotions and compaction run (default 1s).
 	MarkInterval time.Duration
-	// KeepFired is how long a fired one-shot is remembered so that a retry
-	// of the request that created it does not schedule it again (default 30s).
+	// KeepFired is how long a fired one-shot is remembered for idempotent
+	// retries (default 30s).
 	KeepFired time.Duration
-	// LeaseTTL is how long a standby waits, after the holder's last lease
-	// renewal, before it takes the lease over (default 5s).
-	LeaseTTL time.Duration
-	// Horizon: a one-shot due further ahead than this keeps only a compact
-	// entry in memory (no definition, payload or wheel entry); it is read
-	// back from its record before it comes within the horizon (default 1h).
-	// Negative: every timer stays loaded.
+	// Horizon: one-shots due further ahead are far entries (default 1h;
+	// negative: every timer is a loaded object).
 	Horizon time.Duration
-	// MaxFiresInFlight bounds JetStream fires awaiting their ack (default 8192).
-	MaxFiresInFlight int
-	Logger           *slog.Logger
-	Metrics          *Metrics // nil: no Prometheus metrics
+	// Heartbeat is how often the node writes its registration (default 1s).
+	Heartbeat time.Duration
+	// NodeTTL: a node silent this long is lost and its shards are taken
+	// over (default 4s). A node whose own heartbeat has not succeeded for
+	// half of it stops firing and answering.
+	NodeTTL time.Duration
+	// MaxFireTries: a fire failing this often with an error that retrying
+	// cannot fix is set aside (default 3).
+	MaxFireTries int
+	// Logger receives the node's logs (default: none).
+	Logger *slog.Logger
+	// Metrics, when not nil, are updated by the node.
+	Metrics *Metrics
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -60,164 +74,262 @@ func (c *Config) setDefaults() {
 	if c.KeepFired <= 0 {
 		c.KeepFired = 30 * time.Second
 	}
-	if c.LeaseTTL <= 0 {
-		c.LeaseTTL = 5 * time.Second
-	}
 	if c.Horizon == 0 {
 		c.Horizon = time.Hour
 	}
-	if c.MaxFiresInFlight <= 0 {
-		c.MaxFiresInFlight = 8192
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = time.Second
+	}
+	if c.NodeTTL <= 0 {
+		c.NodeTTL = 4 * time.Second
+	}
+	if c.NodeTTL < 2*c.Heartbeat {
+		c.NodeTTL = 2 * c.Heartbeat
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Publisher publishes fires (internal/jetstream.FirePublisher).
+type Publisher interface {
+	// Publish sends one fire: settled says the outcome is err; otherwise
+	// done gets it later, from another goroutine.
+	Publish(msg *nats.Msg, done func(error)) (settled bool, err error)
+	// Permanent says retrying cannot fix err.
+	Permanent(err error) bool
+	// Flush makes sure plain publishes so far reached the server.
+	Flush(ctx context.Context) error
 }
 
 // Node is a running timerd node.
 type Node struct {
-	cfg   Config
-	log   *slog.Logger
-	store *jetstream.Store
-	fires *jetstream.FirePublisher
+	cfg      Config
+	log      *slog.Logger
+	store    store.Store
+	pub      Publisher
+	instance string
+	shards   []*driver
+	tokens   atomic.Uint64
 
-	mu          sync.Mutex        // guards everything below up to the next blank line
-	timers      map[string]*timer // loaded timers (far.go: the far tier)
-	far         *farTier
-	wheel       *wheel.Wheel
-	slots       []*timer // wheel value -> timer
-	freeSlots   []uint32
-	dueSlots    []uint64 // scratch of collectDue
-	defScratch  []byte   // scratch of armNear
-	shards      []*shard
-	inflight    map[uint64]*fire // fires handed out and not yet acknowledged
-	retries     []*fire
-	dirty       []*timer // recurring timers whose progress is not yet recorded
-	recent      firedSet // fired one-shots kept for retries
-	fireSeq     uint64
-	checkpoints int
-	maxJitter   int64
-	sleepTill   int64
-	ready       bool
-	closing     bool
+	wheelMu   sync.Mutex // guards wheel
+	wheel     *wheel.Wheel
+	sleepTill atomic.Int64 // the fire loop sleeps until then
+	wake      chan struct{}
 
-	// The lease (lease.go).
-	leaseRev     uint64
-	leaseRenewed time.Time
-	prevAlive    int64 // the previous holder's last sign of life plus a renewal period
-	fenced       bool  // not sure we hold the lease: fire nothing
-	lost         chan struct{}
-	lostOnce     sync.Once
+	lastBeat  atomic.Int64 // when the last successful heartbeat was sent (Unix ns)
+	previous  store.Member // this node's registration before it started (a crashed instance)
+	members   members
+	fatal     chan error // a condition the node cannot go on with (bucket gone, name in use)
+	fatalOnce sync.Once
 
-	lag     lagWindow
-	counts  counters
-	wake    chan struct{}
-	reload  chan int
+	ctx     context.Context // canceled when the loops stop: I/O of jobs ends with it
+	cancel  context.CancelFunc
+	jobs    chan func()
+	loads   chan struct{} // pokes the membership loop
+	started atomic.Bool
+	closing atomic.Bool
 	stop    chan struct{}
-	stopped sync.WaitGroup
+	wg      sync.WaitGroup
+	noise   noise
+	lag     lagWindow
+
+	hookMu  sync.Mutex // serializes calls of onShard
+	onShard func(shard int, serving bool)
 }
 
-type counters struct {
-	fired, created, cancelled, retried, compacted atomic.Uint64
+// OnShard sets fn to be told when this node starts and stops serving a
+// shard (the service subscribes the shard's subject for requests other
+// nodes hand over), and tells it at once of the shards served now. fn must
+// not block: it runs on the node's goroutines.
+func (n *Node) OnShard(fn func(shard int, serving bool)) {
+	n.hookMu.Lock()
+	defer n.hookMu.Unlock()
+	n.onShard = fn
+	for _, d := range n.shards {
+		if d.serving() {
+			fn(d.id, true)
+		}
+	}
 }
 
-// Errors of node operations that are not an *Error.
-var errClosing = errors.New("node: shutting down")
+func (n *Node) notifyShard(id int, serving bool) {
+	n.hookMu.Lock()
+	defer n.hookMu.Unlock()
+	if n.onShard != nil {
+		n.onShard(id, serving)
+	}
+}
 
-// New opens a node over an open store; Start loads the timers and starts it.
-func New(cfg Config, store *jetstream.Store, fires *jetstream.FirePublisher) *Node {
+// ErrNameInUse: another live node has this node's name.
+var ErrNameInUse = errors.New("node: the node name is in use by a live node")
+
+// New makes a node over an open store and fire publisher; Start runs it.
+func New(cfg Config, st store.Store, pub Publisher) *Node {
 	cfg.setDefaults()
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
 	n := &Node{
-		cfg: cfg, log: cfg.Logger, store: store, fires: fires,
-		timers:   make(map[string]*timer),
-		far:      newFarTier(min(max(cfg.Horizon/16, 10*time.Millisecond), 5*time.Minute)),
-		wheel:    wheel.New(cfg.Tick, time.Now().UnixNano()),
-		inflight: make(map[uint64]*fire),
-		wake:     make(chan struct{}, 1),
-		reload:   make(chan int, store.Shards()),
-		stop:     make(chan struct{}),
-		lost:     make(chan struct{}),
+		cfg: cfg, log: cfg.Logger, store: st, pub: pub, instance: hex.EncodeToString(b),
+		wheel: wheel.New(cfg.Tick, cfg.Now().UnixNano()),
+		wake:  make(chan struct{}, 1), fatal: make(chan error, 1),
+		jobs: make(chan func(), 4096), loads: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
-	n.shards = make([]*shard, store.Shards())
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.members.init()
+	n.shards = make([]*driver, st.Shards())
 	for i := range n.shards {
-		n.shards[i] = newShard(i)
+		n.shards[i] = &driver{n: n, id: i, waiters: make(map[shard.Token]chan shard.Reply)}
 	}
+	n.sleepTill.Store(1<<63 - 1)
 	return n
 }
 
-// Start waits for the node lease (another node may hold it: this node then
-// stands by until it lapses), loads every shard's timers from the store and
-// starts the fire, housekeeping and lease loops. When it returns nil the
-// node is ready: a timer scheduled now fires on time.
+func (n *Node) now() int64 { return n.cfg.Now().UnixNano() }
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Shards is the bucket's shard count.
+func (n *Node) Shards() int { return len(n.shards) }
+
+// Fatal reports a condition the node cannot go on with: its owner shuts it
+// down and exits non-zero.
+func (n *Node) Fatal() <-chan error { return n.fatal }
+
+func (n *Node) die(err error) {
+	n.fatalOnce.Do(func() {
+		n.log.Error("timerd cannot go on", "err", err)
+		n.fatal <- err
+	})
+}
+
+const ioWorkers = 4
+
+// Start registers the node, starts its loops, claims the shards hashing
+// gives it and loads them. It returns once those are loaded: a timer
+// scheduled now fires on time (or with an error: the name is in use, the
+// store cannot be read).
 func (n *Node) Start(ctx context.Context) error {
-	if err := n.acquireLease(ctx); err != nil {
+	if err := n.register(ctx); err != nil {
 		return err
 	}
-	all := make([]int, len(n.shards))
-	for i := range all {
-		all[i] = i
+	for range ioWorkers {
+		n.wg.Add(1)
+		go n.worker()
 	}
-	begin := time.Now()
-	if err := n.load(ctx, all); err != nil {
-		return err
-	}
-	n.mu.Lock()
-	n.ready = true
-	count, far := len(n.timers), n.far.count
-	n.mu.Unlock()
-	n.log.Info("timers loaded", "timers", count+far, "beyond the horizon", far, "shards", len(all), "took", time.Since(begin).Round(time.Millisecond))
-	n.stopped.Add(4)
+	n.wg.Add(4)
+	go n.heartbeats()
 	go n.fireLoop()
-	go n.promoteLoop()
 	go n.housekeeping()
-	go n.leaseLoop()
+	settled := make(chan error, 1)
+	go n.membership(settled)
+	select {
+	case err := <-settled:
+		if err != nil {
+			n.shutdownLoops()
+			return err
+		}
+	case <-ctx.Done():
+		n.shutdownLoops()
+		return ctx.Err()
+	}
+	n.started.Store(true)
 	return nil
 }
 
-// Ready reports whether the node has loaded its shards and fires on time.
-func (n *Node) Ready() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.ready && !n.closing
-}
-
-// Close stops taking operations, waits (until ctx ends) for fires in flight,
-// writes the final marks and progress, and stops the loops. The store and
-// the fire publisher stay open: their owner closes them after.
-func (n *Node) Close(ctx context.Context) error {
-	n.mu.Lock()
-	if n.closing {
-		n.mu.Unlock()
-		return nil
-	}
-	n.closing = true
-	n.mu.Unlock()
-	close(n.stop)
-	n.stopped.Wait()
-	var errs []error
-	if err := n.fires.Drain(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("fires in flight: %w", err))
-	}
-	if err := n.fires.Flush(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("flush fires: %w", err))
-	}
-	n.checkpoint(ctx, true)
-	if err := n.store.Drain(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("store writes in flight: %w", err))
-	} else {
-		n.releaseLease(ctx)
-	}
-	return errors.Join(errs...)
-}
-
-// poke wakes the fire loop when an entry earlier than its sleep arrived.
-// Call with n.mu held.
-func (n *Node) poke(fireAt int64) {
-	if fireAt < n.sleepTill {
-		n.sleepTill = fireAt
+// worker performs I/O jobs (record reads, purges) handed over by drivers
+// from goroutines that must not block.
+func (n *Node) worker() {
+	defer n.wg.Done()
+	for {
 		select {
-		case n.wake <- struct{}{}:
-		default:
+		case <-n.stop:
+			return
+		case job := <-n.jobs:
+			job()
 		}
 	}
+}
+
+// do runs job on a worker.
+func (n *Node) do(job func()) {
+	select {
+	case n.jobs <- job:
+	case <-n.stop:
+	}
+}
+
+// Healthy reports whether the node's own heartbeat is fresh: it may fire
+// and answer. Once it is not, another node may soon take its shards.
+func (n *Node) Healthy() bool { return n.fresh(n.now()) }
+
+func (n *Node) fresh(now int64) bool {
+	return now-n.lastBeat.Load() <= int64(n.cfg.NodeTTL)/2
+}
+
+// Ready reports whether the node is registered, healthy and has loaded
+// every shard it owns: a timer scheduled now fires on time.
+func (n *Node) Ready() bool {
+	if !n.started.Load() || n.closing.Load() || !n.Healthy() {
+		return false
+	}
+	for _, d := range n.shards {
+		if d.loading() {
+			return false
+		}
+	}
+	return true
+}
+
+// Close leaves the cluster cleanly: it stops firing, hands each shard it
+// owns to the node hashing gives it (or releases it) after writing its
+// final mark and progress, deregisters, and stops its loops, all within
+// ctx. The store and the publisher stay open for their owner to close.
+func (n *Node) Close(ctx context.Context) error {
+	if n.closing.Swap(true) {
+		return nil
+	}
+	var err error
+	if n.started.Load() {
+		err = n.leave(ctx)
+	}
+	n.shutdownLoops()
+	for _, d := range n.shards {
+		d.unload("is stopping on this node")
+	}
+	return err
+}
+
+func (n *Node) shutdownLoops() {
+	select {
+	case <-n.stop:
+	default:
+		close(n.stop)
+		n.cancel()
+	}
+	n.wg.Wait()
+}
+
+// token makes a new request token.
+func (n *Node) token() shard.Token { return shard.Token(n.tokens.Add(1)) }
+
+func (n *Node) shardCfg(id int) shard.Config {
+	return shard.Config{ID: id, Horizon: n.cfg.Horizon, KeepFired: n.cfg.KeepFired, MaxFireTries: n.cfg.MaxFireTries,
+		CompactPause: max(5*n.cfg.MarkInterval, 250*time.Millisecond), MaxRecord: maxRecord(n.store)}
+}
+
+func maxRecord(st store.Store) int {
+	if m, ok := st.(interface{ MaxRecord() int }); ok {
+		return m.MaxRecord()
+	}
+	return 0
+}
+
+// errorf is a fmt.Errorf for messages that name the node.
+func (n *Node) errorf(format string, args ...any) error {
+	return fmt.Errorf("node %s: "+format, append([]any{n.cfg.Name}, args...)...)
 }

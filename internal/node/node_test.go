@@ -49,7 +49,8 @@ func compactionPurges(t *testing.T, horizon time.Duration) {
 		return nil
 	})
 	nodetest.Eventually(t, 30*time.Second, func() error {
-		msgs, _, err := n.Store.Info(ctx)
+		in, err := n.Store.Info(ctx)
+		msgs := in.Records
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/timerd/timerd/internal/jetstream"
 	"github.com/timerd/timerd/internal/node"
@@ -126,18 +127,20 @@ func (n *Node) start(ctx context.Context) error {
 	if prefix == "" {
 		prefix = "timerd"
 	}
-	if n.Store, err = jetstream.OpenStore(ctx, n.Conn, jetstream.StoreConfig{Bucket: prefix, Shards: shards, MaxInFlight: 512}); err != nil {
+	if n.Store, err = jetstream.OpenStore(ctx, n.Conn, jetstream.StoreConfig{Bucket: prefix, Shards: shards, Logger: log}); err != nil {
 		return fail(err)
 	}
 	if n.Fires, err = jetstream.NewFirePublisher(ctx, n.Conn, 8192, log); err != nil {
 		return fail(err)
 	}
-	n.Node = node.New(node.Config{Name: "nodetest", MarkInterval: n.opts.MarkInterval, KeepFired: n.opts.KeepFired, Horizon: n.opts.Horizon, Logger: log}, n.Store, n.Fires)
+	metrics := node.NewMetrics(prometheus.NewRegistry())
+	n.Node = node.New(node.Config{Name: "nodetest", MarkInterval: n.opts.MarkInterval, KeepFired: n.opts.KeepFired,
+		Horizon: n.opts.Horizon, Logger: log, Metrics: metrics}, n.Store, n.Fires)
 	if err := n.Node.Start(ctx); err != nil {
 		return fail(err)
 	}
 	n.Service, err = service.Start(n.Conn, n.Node, service.Config{Prefix: prefix, MaxPayload: n.opts.MaxPayload,
-		MaxBatch: n.opts.MaxBatch, AllowSubjects: n.opts.AllowSubjects, Logger: log})
+		MaxBatch: n.opts.MaxBatch, AllowSubjects: n.opts.AllowSubjects, Logger: log, Metrics: metrics})
 	if err != nil {
 		return fail(err)
 	}

@@ -68,6 +68,11 @@ type Timer struct {
 	// cancelled. Stored only when set (flag bit 1), so records written
 	// before it existed decode unchanged.
 	Failed string
+	// Dialect is the cron dialect the spec was read in (cronfeed's
+	// Schedule.Dialect: "standard", "quartz", "eventbridge"); "" for
+	// repeats and for records written before dialects (standard). Stored
+	// only when set (flag bit 2).
+	Dialect string
 	// Fires and LastNominal are the recorded progress of a recurring timer:
 	// how many occurrences have fired, and the nominal time of the last one.
 	Fires       int64
@@ -133,7 +138,7 @@ func Size(op Op) int {
 	t := op.Timer
 	n := 16 + len(t.ID)
 	if op.Kind == OpPut {
-		n += 16*10 + len(t.Subject) + len(t.Spec) + len(t.TimeZone) + len(t.Payload) + len(t.Failed)
+		n += 16*10 + len(t.Subject) + len(t.Spec) + len(t.TimeZone) + len(t.Payload) + len(t.Failed) + len(t.Dialect)
 		for _, h := range t.Headers {
 			n += 20 + len(h.Key) + len(h.Value)
 		}
@@ -157,6 +162,9 @@ func appendTimer(buf []byte, t *Timer) []byte {
 	if t.Failed != "" {
 		flags |= 2
 	}
+	if t.Dialect != "" {
+		flags |= 4
+	}
 	buf = append(buf, flags)
 	buf = binary.LittleEndian.AppendUint64(buf, t.ReqHash)
 	buf = binary.AppendUvarint(buf, t.Revision)
@@ -168,6 +176,9 @@ func appendTimer(buf []byte, t *Timer) []byte {
 	buf = appendBytes(buf, t.Payload)
 	if t.Failed != "" {
 		buf = appendString(buf, t.Failed)
+	}
+	if t.Dialect != "" {
+		buf = appendString(buf, t.Dialect)
 	}
 	return buf
 }
@@ -306,5 +317,8 @@ func (d *decoder) timer(t *Timer) {
 	}
 	if flags&2 != 0 {
 		t.Failed = d.string()
+	}
+	if flags&4 != 0 {
+		t.Dialect = d.string()
 	}
 }

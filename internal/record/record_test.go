@@ -11,7 +11,7 @@ func sampleOps() []Op {
 		{Kind: OpPut, Timer: &Timer{
 			ID: "order-1", Subject: "orders.timeout", Kind: KindIn, Spec: "30m", Start: -5, End: 1 << 62,
 			MaxFires: 3, Misfire: 2, Jitter: 1e9, Due: 1_800_000_000_000_000_000, Created: 1_700_000_000_000_000_000,
-			Paused: true, Failed: "too large", Fires: 7, LastNominal: 42, ReqHash: 0xdeadbeefcafebabe, Revision: 1234,
+			Paused: true, Failed: "too large", Dialect: "quartz", Fires: 7, LastNominal: 42, ReqHash: 0xdeadbeefcafebabe, Revision: 1234,
 			Headers: []Header{{"Content-Type", "application/json"}, {"X-Empty", ""}},
 			Payload: []byte(`{"order":1}`),
 		}},

@@ -17,7 +17,7 @@ import (
 // payload kept in bytes, presence in flags, and the kept headers in key
 // order, each key once.
 type batchItem struct {
-	id, subject, in, at, cron, repeat, zone, start, end, misfire, jitter string
+	id, subject, in, at, cron, repeat, zone, start, end, misfire, jitter, dialect string
 
 	maxFires             int64
 	hasMaxFires, replace bool
@@ -73,7 +73,8 @@ func trailingData(rest []byte) bool {
 // itemFromAPI is the batchItem of an element encoding/json decoded.
 func itemFromAPI(it *api.BatchItem) batchItem {
 	b := batchItem{id: it.ID, subject: it.Subject, in: it.In, at: it.At, cron: it.Cron, repeat: it.Repeat,
-		zone: it.TimeZone, start: it.Start, end: it.End, misfire: it.Misfire, jitter: it.Jitter, replace: it.Replace}
+		zone: it.TimeZone, start: it.Start, end: it.End, misfire: it.Misfire, jitter: it.Jitter, replace: it.Replace,
+		dialect: it.CronDialect}
 	if it.MaxFires != nil {
 		b.maxFires, b.hasMaxFires = *it.MaxFires, true
 	}
@@ -103,6 +104,7 @@ const (
 	fieldEnd
 	fieldMisfire
 	fieldJitter
+	fieldCronDialect
 	fieldMaxFires
 	fieldReplace
 	fieldHeaders
@@ -113,12 +115,12 @@ const (
 
 // batchFields are api.BatchItem's JSON names as fieldOf folds keys.
 var batchFields = [numFields]string{"ID", "SUBJECT", "IN", "AT", "CRON", "REPEAT", "TIME_ZONE", "START",
-	"END", "MISFIRE", "JITTER", "MAX_FIRES", "REPLACE", "HEADERS", "DATA", "DATA_B64"}
+	"END", "MISFIRE", "JITTER", "CRON_DIALECT", "MAX_FIRES", "REPLACE", "HEADERS", "DATA", "DATA_B64"}
 
-// text is the string field f (fieldID to fieldJitter) of it.
+// text is the string field f (fieldID to fieldCronDialect) of it.
 func (it *batchItem) text(f int) *string {
 	return [...]*string{&it.id, &it.subject, &it.in, &it.at, &it.cron, &it.repeat, &it.zone,
-		&it.start, &it.end, &it.misfire, &it.jitter}[f]
+		&it.start, &it.end, &it.misfire, &it.jitter, &it.dialect}[f]
 }
 
 // batchReader decodes the batch bodies encoding/json accepts and refuses
@@ -134,7 +136,7 @@ type batchReader struct {
 	buf  []byte // text of the last string read, when it needed unescaping
 	// last are the strings read last for each string field: elements that
 	// repeat one (a batch's subjects and delays often do) share it.
-	last [fieldJitter + 1]string
+	last [fieldCronDialect + 1]string
 }
 
 // read decodes the body; false if encoding/json would refuse it.

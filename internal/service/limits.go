@@ -7,7 +7,6 @@ import (
 
 	"github.com/timerd/timerd/api"
 	"github.com/timerd/timerd/internal/jetstream"
-	"github.com/timerd/timerd/internal/node"
 	"github.com/timerd/timerd/internal/record"
 )
 
@@ -26,7 +25,7 @@ type limits struct {
 
 // checkFire refuses a payload over --max-payload, then a fire that would not
 // fit the server's max payload; either may be the smaller.
-func (l *limits) checkFire(id string, headers []record.Header, payload []byte) *node.Error {
+func (l *limits) checkFire(id, subject, spec string, headers []record.Header, payload []byte) *api.Error {
 	if len(payload) > l.maxPayload {
 		return tooLarge("payload is %d bytes; the limit is %d (--max-payload)", len(payload), l.maxPayload)
 	}
@@ -35,11 +34,22 @@ func (l *limits) checkFire(id string, headers []record.Header, payload []byte) *
 			"the NATS server's max payload is %d: send a smaller payload or fewer headers",
 			size, len(payload), api.HeaderID, api.HeaderDue, api.HeaderFire, api.HeaderMsgID, l.serverMax)
 	}
+	// The timer is stored first, as one record with the store's fencing
+	// headers, and that must fit the server's max payload too.
+	op := record.Op{Kind: record.OpPut, Timer: &record.Timer{ID: id, Subject: subject, Spec: spec, Headers: headers, Payload: payload}}
+	if size := record.Size(op) + storeOverhead + len(l.prefix); size > l.serverMax {
+		return tooLarge("the timer would be stored as a record of up to %d bytes (payload %d); "+
+			"the NATS server's max payload is %d: send a smaller payload or fewer headers", size, len(payload), l.serverMax)
+	}
 	return nil
 }
 
-func tooLarge(format string, args ...any) *node.Error {
-	return &node.Error{Code: api.CodeTooLarge, Msg: fmt.Sprintf(format, args...)}
+// storeOverhead bounds what the store adds to a record besides the bucket
+// name: the record's framing and its two fencing headers.
+const storeOverhead = 4 + 160
+
+func tooLarge(format string, args ...any) *api.Error {
+	return &api.Error{Code: api.CodeTooLarge, Msg: fmt.Sprintf(format, args...)}
 }
 
 // checkKept bounds the headers copied onto every fire (what names them in
@@ -47,7 +57,7 @@ func tooLarge(format string, args ...any) *node.Error {
 // their number and bytes first (413), so that 10,000 headers cost one
 // pass, then names a NATS client can publish and, since names are
 // case-insensitive, each name once in any spelling (400).
-func checkKept(what string, hs []record.Header) *node.Error {
+func checkKept(what string, hs []record.Header) *api.Error {
 	if len(hs) > api.MaxKeptHeaders {
 		return tooLarge("%s: %d sent; at most %d are copied onto a fire", what, len(hs), api.MaxKeptHeaders)
 	}
@@ -99,12 +109,12 @@ func validHeaderKey(k string) bool {
 }
 
 // sentTwice is the 400 of a header sent under two spellings of its name.
-func sentTwice(name, first, second string) *node.Error {
+func sentTwice(name, first, second string) *api.Error {
 	return badf("header %s was sent twice, as %q and %q; header names are case-insensitive: send it once", name, first, second)
 }
 
 // sentTimes is the 400 of a header sent with several values.
-func sentTimes(name string, times int) *node.Error {
+func sentTimes(name string, times int) *api.Error {
 	return badf("header %s was sent %d times; send it once", name, times)
 }
 
@@ -113,7 +123,7 @@ func sentTimes(name string, times int) *node.Error {
 // ASCII, outside the reserved spaces and inside the allow-list. The length
 // keeps the fire's protocol line far below the server's control line limit
 // (4 KiB), beyond which the server drops the publishing connection.
-func (l *limits) checkSubject(header, s string) *node.Error {
+func (l *limits) checkSubject(header, s string) *api.Error {
 	const want = "want a literal NATS subject like orders.timeout"
 	if s == "" {
 		return badf("%s is required: the subject the fire is published to", header)
@@ -138,8 +148,8 @@ func (l *limits) checkSubject(header, s string) *node.Error {
 			return badf("%s %q has the wildcard %q; a fire needs a literal subject", header, printable(s), tok)
 		}
 	}
-	forbidden := func(why string) *node.Error {
-		return &node.Error{Code: api.CodeForbidden, Msg: fmt.Sprintf("%s %q is not allowed: %s", header, printable(s), why)}
+	forbidden := func(why string) *api.Error {
+		return &api.Error{Code: api.CodeForbidden, Msg: fmt.Sprintf("%s %q is not allowed: %s", header, printable(s), why)}
 	}
 	switch {
 	case strings.HasPrefix(s, "$"):

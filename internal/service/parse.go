@@ -18,8 +18,8 @@ import (
 
 	"github.com/timerd/timerd/api"
 	"github.com/timerd/timerd/internal/cronfeed"
-	"github.com/timerd/timerd/internal/node"
 	"github.com/timerd/timerd/internal/record"
+	"github.com/timerd/timerd/internal/shard"
 )
 
 // fields is one schedule request as sent, from headers or a batch element,
@@ -27,6 +27,7 @@ import (
 type fields struct {
 	id, subject, in, at, cron, repeat, zone, start, end string
 	maxFires, misfire, jitter, replace, expected        string
+	dialect, dryRun                                     string
 	headers                                             []record.Header
 	payload                                             []byte
 	name                                                func(header string) string
@@ -50,6 +51,8 @@ var scheduleHeaders = map[string]func(*fields) *string{
 	"timer-jitter":            func(f *fields) *string { return &f.jitter },
 	"timer-replace":           func(f *fields) *string { return &f.replace },
 	"timer-expected-revision": func(f *fields) *string { return &f.expected },
+	"timer-cron-dialect":      func(f *fields) *string { return &f.dialect },
+	"timer-dry-run":           func(f *fields) *string { return &f.dryRun },
 }
 
 // canonicalHeader is the protocol's spelling of a Timer-* header, for messages.
@@ -74,7 +77,7 @@ func headerName(h string) string { return h }
 // kept for the fires, in a stable order. nats.go keeps names as sent, so
 // Timer-In and timer-in arrive as two keys: a header sent twice, in any
 // spelling or with two values, is a 400 rather than a random pick.
-func fromHeaders(h map[string][]string, payload []byte) (*fields, *node.Error) {
+func fromHeaders(h map[string][]string, payload []byte) (*fields, *api.Error) {
 	f := &fields{payload: payload, name: headerName}
 	// The Timer-* headers read so far: where each went and how it was
 	// spelt. The array holds them all without an allocation.
@@ -147,12 +150,12 @@ func acceptedHeaders() string {
 
 // fromItem reads one batch element. Its fields are a value, not each an
 // allocation: the batch's loop holds them one at a time.
-func fromItem(it *batchItem) (fields, *node.Error) {
+func fromItem(it *batchItem) (fields, *api.Error) {
 	f := fields{
 		id: strings.TrimSpace(it.id), subject: strings.TrimSpace(it.subject), in: strings.TrimSpace(it.in),
 		at: strings.TrimSpace(it.at), cron: strings.TrimSpace(it.cron), repeat: strings.TrimSpace(it.repeat),
 		zone: strings.TrimSpace(it.zone), start: strings.TrimSpace(it.start), end: strings.TrimSpace(it.end),
-		misfire: strings.TrimSpace(it.misfire), jitter: strings.TrimSpace(it.jitter),
+		misfire: strings.TrimSpace(it.misfire), jitter: strings.TrimSpace(it.jitter), dialect: strings.TrimSpace(it.dialect),
 		headers: it.headers, name: batchFieldName,
 	}
 	if it.hasMaxFires {
@@ -199,15 +202,15 @@ var batchFieldNames = func() map[string]string {
 	return names
 }()
 
-func badf(format string, args ...any) *node.Error {
-	return &node.Error{Code: api.CodeBadRequest, Msg: fmt.Sprintf(format, args...)}
+func badf(format string, args ...any) *api.Error {
+	return &api.Error{Code: api.CodeBadRequest, Msg: fmt.Sprintf(format, args...)}
 }
 
 // build validates f into a schedule request, computing a one-shot's due
 // time from now (the receipt time).
-func (l *limits) build(f *fields, now time.Time) (node.ScheduleRequest, *node.Error) {
+func (l *limits) build(f *fields, now time.Time) (shard.Request, *api.Error) {
 	n := f.name
-	var req node.ScheduleRequest
+	var req shard.Request
 	if err := l.checkSubject(n(api.HeaderSubject), f.subject); err != nil {
 		return req, err
 	}
@@ -217,7 +220,7 @@ func (l *limits) build(f *fields, now time.Time) (node.ScheduleRequest, *node.Er
 	} else if err := CheckID(n(api.HeaderID), id); err != nil {
 		return req, err
 	}
-	if err := l.checkFire(id, f.headers, f.payload); err != nil {
+	if err := l.checkFire(id, f.subject, f.in+f.at+f.cron+f.repeat, f.headers, f.payload); err != nil {
 		return req, err
 	}
 	r := &record.Timer{ID: id, Subject: f.subject, Created: now.UnixNano(), Headers: f.headers, Payload: f.payload}
@@ -250,8 +253,18 @@ func (l *limits) build(f *fields, now time.Time) (node.ScheduleRequest, *node.Er
 	if err := checkJitteredDue(r, f); err != nil {
 		return req, err
 	}
+	if f.dialect != "" {
+		if r.Kind != record.KindCron {
+			return req, badf("%s applies to %s only", n(api.HeaderCronDialect), n(api.HeaderCron))
+		}
+		d, err := cronfeed.ParseDialect(f.dialect)
+		if err != nil {
+			return req, badf("%s: %s", n(api.HeaderCronDialect), strings.TrimPrefix(err.Error(), "cronfeed: "))
+		}
+		r.Dialect = d
+	}
 	if r.Kind.Recurring() {
-		sched, err := cronfeed.Compile(node.SpecOf(r))
+		sched, err := cronfeed.Compile(shard.SpecOf(r))
 		if errors.Is(err, cronfeed.ErrNoOccurrence) {
 			// Its sentence says what bounded the schedule, not the spec.
 			return req, badf("%s %q: %s", n(kindHeader(r.Kind)), r.Spec, strings.TrimPrefix(err.Error(), "cronfeed: "))
@@ -263,6 +276,16 @@ func (l *limits) build(f *fields, now time.Time) (node.ScheduleRequest, *node.Er
 		if _, ok := sched.First(); !ok {
 			return req, badf("%s %q: no occurrence at all between its start and end", n(kindHeader(r.Kind)), r.Spec)
 		}
+		if r.Kind == record.KindCron {
+			r.Dialect = sched.Dialect() // stored: a reload reads the spec as it was read now
+		}
+	}
+	switch strings.ToLower(f.dryRun) {
+	case "", "false":
+	case "true":
+		req.DryRun = true
+	default:
+		return req, badf("%s %q: want true or false", n(api.HeaderDryRun), f.dryRun)
 	}
 	switch strings.ToLower(f.replace) {
 	case "", "false":
@@ -296,7 +319,7 @@ func kindHeader(k record.Kind) string {
 // parseWhen sets a one-shot's due time. Every time a request names is
 // checked against cronfeed's range (int64 nanoseconds since 1970) before it
 // becomes nanoseconds, so none wraps around.
-func parseWhen(r *record.Timer, f *fields, now time.Time) *node.Error {
+func parseWhen(r *record.Timer, f *fields, now time.Time) *api.Error {
 	n := f.name
 	switch r.Kind {
 	case record.KindIn:
@@ -317,7 +340,7 @@ func parseWhen(r *record.Timer, f *fields, now time.Time) *node.Error {
 
 // checkJitteredDue refuses a one-shot whose jitter could push its fire past
 // the end of the range, where the node's due + jitter would wrap.
-func checkJitteredDue(r *record.Timer, f *fields) *node.Error {
+func checkJitteredDue(r *record.Timer, f *fields) *api.Error {
 	if r.Kind.Recurring() || r.Jitter == 0 || r.Due <= math.MaxInt64-r.Jitter {
 		return nil
 	}
@@ -339,9 +362,9 @@ func parseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-func parseOptions(r *record.Timer, f *fields) *node.Error {
+func parseOptions(r *record.Timer, f *fields) *api.Error {
 	n := f.name
-	recurringOnly := func(header, value string) *node.Error {
+	recurringOnly := func(header, value string) *api.Error {
 		if value != "" && !r.Kind.Recurring() {
 			return badf("%s applies to recurring timers (%s or %s), not to %s", n(header), n(api.HeaderCron), n(api.HeaderRepeat), n(kindName(r.Kind)))
 		}
@@ -434,6 +457,12 @@ func (f *fields) hash() uint64 {
 		buf = append(buf, h.Key...)
 		buf = append(buf, h.Value...)
 	}
+	if f.dialect != "" {
+		// Hashed only when given, so the hashes of requests stored before
+		// dialects existed stay what they were.
+		buf = append(buf, 0xff)
+		buf = append(buf, strings.ToLower(f.dialect)...)
+	}
 	d := xxhash.New()
 	_, _ = d.Write(buf)
 	_, _ = d.Write(f.payload)
@@ -442,7 +471,7 @@ func (f *fields) hash() uint64 {
 
 // CheckID validates a client timer id: 1–256 bytes of printable ASCII
 // without spaces, '*' or '>'.
-func CheckID(header, id string) *node.Error {
+func CheckID(header, id string) *api.Error {
 	if id == "" {
 		return badf("%s is required", header)
 	}

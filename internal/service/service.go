@@ -22,6 +22,7 @@ import (
 
 	"github.com/timerd/timerd/api"
 	"github.com/timerd/timerd/internal/node"
+	"github.com/timerd/timerd/internal/shard"
 )
 
 // Config configures the API service.
@@ -40,6 +41,7 @@ type Config struct {
 	Timeout          time.Duration // per request, then 503; up to 1/64 more (default 30s)
 	Version          string
 	Logger           *slog.Logger
+	Metrics          *node.Metrics // requests handed to other nodes are counted (nil: none)
 }
 
 // Service is the running micro service.
@@ -51,8 +53,17 @@ type Service struct {
 	limits    limits
 	deadlines *deadlines
 	slots     chan struct{}
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // requests being handled
 	log       *slog.Logger
+	metrics   *node.Metrics
+
+	stopMu  sync.Mutex // guards stopped, so that no request starts once Stop waits for them
+	stopped bool
+
+	svcMu   sync.Mutex // guards svc: the public endpoints are withdrawn while the node is unhealthy
+	nodeSub *nats.Subscription
+	stop    chan struct{}
+	bg      sync.WaitGroup // followShards, followHealth
 }
 
 // Start registers the micro service and its endpoints on nc.
@@ -95,45 +106,143 @@ func Start(nc *nats.Conn, n *node.Node, cfg Config) (*Service, error) {
 		s.log.Warn("--max-payload is more than the NATS server's max payload; fires must fit the server's, so larger requests are refused",
 			"max_payload", cfg.MaxPayload, "server_max_payload", cfg.ServerMaxPayload)
 	}
-	svc, err := micro.AddService(nc, micro.Config{
-		Name:        api.ServiceName,
-		Version:     cfg.Version,
-		Description: "timerd: publishes NATS messages later (one-shot, cron, ISO 8601 repeating)",
-		QueueGroup:  api.ServiceName,
-	})
+	s.metrics = cfg.Metrics
+	s.stop = make(chan struct{})
+	if err := s.addService(); err != nil {
+		return nil, err
+	}
+	sub, err := nc.Subscribe(s.nodeSubject(n.Name(), "*"), s.internal(s.serveNode))
 	if err != nil {
-		return nil, fmt.Errorf("add micro service: %w", err)
+		_ = s.svc.Stop()
+		return nil, fmt.Errorf("subscribe the node's subjects: %w", err)
 	}
-	s.svc = svc
-	for name, h := range map[string]func(context.Context, micro.Request) (any, error){
-		api.EndpointSchedule: s.schedule,
-		api.EndpointBatch:    s.batch,
-		api.EndpointCancel:   guarded(n.Cancel),
-		api.EndpointGet:      s.get,
-		api.EndpointList:     s.list,
-		api.EndpointPause:    guarded(n.Pause),
-		api.EndpointResume:   guarded(n.Resume),
-		api.EndpointTrigger:  s.trigger,
-		api.EndpointStats:    s.stats,
-	} {
-		if err := svc.AddEndpoint(name, s.handler(h), micro.WithEndpointSubject(cfg.Prefix+"."+name),
-			micro.WithEndpointPendingLimits(-1, -1)); err != nil {
-			_ = svc.Stop()
-			return nil, fmt.Errorf("add endpoint %s: %w", name, err)
-		}
-	}
+	s.nodeSub = sub
+	events := make(chan shardEvent, 4*n.Shards()+64)
+	s.bg.Add(2)
+	go s.followShards(events, s.stop)
+	go s.followHealth()
+	n.OnShard(func(id int, serving bool) { events <- shardEvent{id, serving} })
 	// The endpoints answer once the server has their subscriptions.
 	if err := nc.Flush(); err != nil {
-		_ = svc.Stop()
+		_ = s.Stop(context.Background())
 		return nil, fmt.Errorf("register endpoints: %w", err)
 	}
 	return s, nil
 }
 
+// addService registers the micro service and its public endpoints.
+func (s *Service) addService() error {
+	svc, err := micro.AddService(s.nc, micro.Config{
+		Name:        api.ServiceName,
+		Version:     s.cfg.Version,
+		Description: "timerd: publishes NATS messages later (one-shot, cron, ISO 8601 repeating)",
+		QueueGroup:  api.ServiceName,
+	})
+	if err != nil {
+		return fmt.Errorf("add micro service: %w", err)
+	}
+	n := s.node
+	for name, h := range map[string]func(context.Context, micro.Request) (any, error){
+		api.EndpointSchedule: s.schedule,
+		api.EndpointBatch:    s.batch,
+		api.EndpointCancel: s.guarded(opCancel, func(ctx context.Context, id string, o shard.CallOptions) (any, error) {
+			return n.Cancel(ctx, id, o)
+		}),
+		api.EndpointGet:  s.get,
+		api.EndpointList: s.list,
+		api.EndpointPause: s.guarded(opPause, func(ctx context.Context, id string, o shard.CallOptions) (any, error) {
+			return n.Pause(ctx, id, o)
+		}),
+		api.EndpointResume: s.guarded(opResume, func(ctx context.Context, id string, o shard.CallOptions) (any, error) {
+			return n.Resume(ctx, id, o)
+		}),
+		api.EndpointTrigger: s.trigger,
+		api.EndpointStats:   s.stats,
+	} {
+		if err := svc.AddEndpoint(name, s.handler(h), micro.WithEndpointSubject(s.cfg.Prefix+"."+name),
+			micro.WithEndpointPendingLimits(-1, -1)); err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("add endpoint %s: %w", name, err)
+		}
+	}
+	s.svcMu.Lock()
+	s.svc = svc
+	s.svcMu.Unlock()
+	return nil
+}
+
+// followHealth withdraws the public endpoints while the node's heartbeat
+// is in doubt (requests then go to the other nodes of the queue group) and
+// registers them again once it is stored.
+func (s *Service) followHealth() {
+	defer s.bg.Done()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		healthy := s.node.Healthy()
+		s.svcMu.Lock()
+		up := s.svc != nil
+		if up && !healthy {
+			s.log.Warn("withdrawing the API endpoints: this node's heartbeat is not stored")
+			_ = s.svc.Stop()
+			s.svc = nil
+		}
+		s.svcMu.Unlock()
+		if !up && healthy {
+			if err := s.addService(); err != nil {
+				s.log.Error("registering the API endpoints again", "err", err)
+			} else {
+				s.log.Info("API endpoints registered again")
+			}
+		}
+	}
+}
+
+// begin counts a request in, unless the service is stopping.
+func (s *Service) begin() bool {
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Service) refuseStopping(answer func(error)) {
+	answer(api.Errorf(api.CodeNotReady, "this timerd node is shutting down; retry (another node, or this one once restarted, answers)"))
+}
+
 // Stop stops taking requests and waits (until ctx ends) for the ones being
 // handled to be answered.
 func (s *Service) Stop(ctx context.Context) error {
-	err := s.svc.Stop()
+	select {
+	case <-s.stop:
+		return nil
+	default:
+		close(s.stop)
+	}
+	s.bg.Wait()
+	var err error
+	s.svcMu.Lock()
+	if s.svc != nil {
+		err = s.svc.Stop()
+		s.svc = nil
+	}
+	s.svcMu.Unlock()
+	if s.nodeSub != nil {
+		_ = s.nodeSub.Unsubscribe()
+	}
+	// Subscriptions may still deliver a message after Unsubscribe: from
+	// here on a handler answers 503 instead of counting itself in.
+	s.stopMu.Lock()
+	s.stopped = true
+	s.stopMu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -153,10 +262,14 @@ func (s *Service) handler(h func(context.Context, micro.Request) (any, error)) m
 		select {
 		case s.slots <- struct{}{}:
 		default:
-			s.respondError(req, &node.Error{Code: api.CodeTooMany, Msg: fmt.Sprintf("%d requests are being handled; the limit is %d, retry shortly", len(s.slots), cap(s.slots))})
+			s.respondError(req, &api.Error{Code: api.CodeTooMany, Msg: fmt.Sprintf("%d requests are being handled; the limit is %d, retry shortly", len(s.slots), cap(s.slots))})
 			return
 		}
-		s.wg.Add(1)
+		if !s.begin() {
+			<-s.slots
+			s.refuseStopping(func(err error) { s.respondError(req, err) })
+			return
+		}
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-s.slots }()
@@ -186,111 +299,26 @@ func (s *Service) respond(req micro.Request, m *nats.Msg) {
 }
 
 func (s *Service) respondError(req micro.Request, err error) {
-	var e *node.Error
+	s.respond(req, s.errorMsg(err))
+}
+
+// errorMsg is the protocol's answer to a failed request.
+func (s *Service) errorMsg(err error) *nats.Msg {
+	var e *api.Error
 	if !errors.As(err, &e) {
-		e = &node.Error{Code: api.CodeInternal, Msg: err.Error()}
+		e = &api.Error{Code: api.CodeInternal, Msg: err.Error()}
 	}
 	// Header values travel trimmed; the body says exactly the same.
 	msg := strings.Join(strings.Fields(e.Msg), " ")
 	body, _ := json.Marshal(api.ErrorReply{Error: msg, Code: e.Code})
-	s.respond(req, &nats.Msg{Data: body, Header: nats.Header{
+	return &nats.Msg{Data: body, Header: nats.Header{
 		api.HeaderErrorCode: []string{strconv.Itoa(e.Code)},
 		api.HeaderError:     []string{msg},
-	}})
-}
-
-func (s *Service) schedule(ctx context.Context, req micro.Request) (any, error) {
-	now := time.Now()
-	f, perr := fromHeaders(req.Headers(), req.Data())
-	if perr != nil {
-		return nil, perr
-	}
-	r, perr := s.limits.build(f, now)
-	if perr != nil {
-		if reply, ok := s.retried(ctx, f, perr); ok {
-			return reply, nil
-		}
-		return nil, perr
-	}
-	return s.node.Schedule(ctx, r)
-}
-
-func (s *Service) batch(ctx context.Context, req micro.Request) (any, error) {
-	now := time.Now()
-	data := req.Data()
-	if !looksLikeArray(data) {
-		return nil, badf("batch body must be a JSON array of timers, for example [{\"id\":\"a\",\"subject\":\"demo.x\",\"in\":\"5s\",\"data\":\"hi\"}]")
-	}
-	items, err := decodeBatch(data, s.cfg.MaxBatch)
-	if err != nil {
-		return nil, badf("batch body is not a valid JSON array of timers: %v", err)
-	}
-	if len(items) == 0 {
-		return nil, badf("batch is empty; send 1 to %d timers", s.cfg.MaxBatch)
-	}
-	if len(items) > s.cfg.MaxBatch {
-		return nil, &node.Error{Code: api.CodeTooLarge, Msg: fmt.Sprintf("batch has %d timers; the limit is %d (--max-batch)", len(items), s.cfg.MaxBatch)}
-	}
-	results := make([]api.BatchResult, len(items))
-	reqs := make([]node.ScheduleRequest, 0, len(items))
-	at := make([]int, 0, len(items))
-	for i := range items {
-		f, perr := fromItem(&items[i])
-		var r node.ScheduleRequest
-		if perr == nil {
-			r, perr = s.limits.build(&f, now)
-			if perr != nil {
-				if reply, ok := s.retried(ctx, &f, perr); ok {
-					results[i] = api.BatchResult{ScheduleReply: reply}
-					continue
-				}
-			}
-		}
-		if perr != nil {
-			results[i] = failedElement(i, &items[i], perr)
-			continue
-		}
-		reqs, at = append(reqs, r), append(at, i)
-	}
-	replies, errs := s.node.ScheduleBatch(ctx, reqs)
-	for k, i := range at {
-		if errs[k] != nil {
-			var e *node.Error
-			if !errors.As(errs[k], &e) {
-				e = &node.Error{Code: api.CodeInternal, Msg: errs[k].Error()}
-			}
-			results[i] = failedElement(i, &items[i], e)
-			continue
-		}
-		results[i] = api.BatchResult{ScheduleReply: replies[k]}
-	}
-	return results, nil
-}
-
-// failedElement is the result of batch element i that failed with e: its
-// id as the element gave it, the error and the code. An id longer than any
-// valid one is left out (the error names it, shortened): echoed whole, a
-// batch of them could make a reply larger than the server carries.
-func failedElement(i int, it *batchItem, e *node.Error) api.BatchResult {
-	id := strings.TrimSpace(it.id)
-	if len(id) > api.MaxIDLen {
-		id = ""
-	}
-	return api.BatchResult{ScheduleReply: api.ScheduleReply{ID: id}, Error: fmt.Sprintf("element %d: %s", i, e.Msg), Code: e.Code}
-}
-
-// retried answers an identical retry of a request that was valid when first
-// sent but fails validation now (its Timer-Start has passed, say): the timer
-// it created is answered as any identical retry is.
-func (s *Service) retried(ctx context.Context, f *fields, perr *node.Error) (api.ScheduleReply, bool) {
-	if f.id == "" || perr.Code != api.CodeBadRequest {
-		return api.ScheduleReply{}, false
-	}
-	return s.node.Retried(ctx, f.id, f.hash())
+	}}
 }
 
 // idOf reads the Timer-Id header of cancel, get, pause, resume and trigger.
-func idOf(req micro.Request) (string, *node.Error) {
+func idOf(req micro.Request) (string, *api.Error) {
 	id, err := header(req, api.HeaderID)
 	if err != nil {
 		return "", err
@@ -304,9 +332,14 @@ func idOf(req micro.Request) (string, *node.Error) {
 // header reads a request header case-insensitively, trimmed. nats.go keeps
 // names as sent, so one sent twice (in two spellings, or with two values)
 // arrives twice; that is a 400, not a random pick.
-func header(req micro.Request, name string) (string, *node.Error) {
+func header(req micro.Request, name string) (string, *api.Error) {
+	return headerOf(req.Headers(), name)
+}
+
+// headerOf is header over a header map.
+func headerOf(h map[string][]string, name string) (string, *api.Error) {
 	var value, as string
-	for k, v := range req.Headers() {
+	for k, v := range h {
 		if !strings.EqualFold(k, name) || len(v) == 0 {
 			continue
 		}
@@ -321,72 +354,14 @@ func header(req micro.Request, name string) (string, *node.Error) {
 	return strings.TrimSpace(value), nil
 }
 
-func callOptions(req micro.Request) (node.CallOptions, *node.Error) {
-	v, err := header(req, api.HeaderExpectedRevision)
+func callOptions(h map[string][]string) (shard.CallOptions, *api.Error) {
+	v, err := headerOf(h, api.HeaderExpectedRevision)
 	if err != nil || v == "" {
-		return node.CallOptions{}, err
+		return shard.CallOptions{}, err
 	}
 	rev, perr := strconv.ParseUint(v, 10, 64)
 	if perr != nil {
-		return node.CallOptions{}, badf("%s %q: want a revision number from a previous reply", api.HeaderExpectedRevision, v)
+		return shard.CallOptions{}, badf("%s %q: want a revision number from a previous reply", api.HeaderExpectedRevision, v)
 	}
-	return node.CallOptions{ExpectedRevision: rev, HasExpected: true}, nil
-}
-
-// guarded adapts a node operation taking Timer-Id and an optional
-// Timer-Expected-Revision (cancel, pause, resume) to an endpoint.
-func guarded[T any](op func(context.Context, string, node.CallOptions) (T, error)) func(context.Context, micro.Request) (any, error) {
-	return func(ctx context.Context, req micro.Request) (any, error) {
-		id, err := idOf(req)
-		if err != nil {
-			return nil, err
-		}
-		o, err := callOptions(req)
-		if err != nil {
-			return nil, err
-		}
-		return op(ctx, id, o)
-	}
-}
-
-func (s *Service) get(ctx context.Context, req micro.Request) (any, error) {
-	id, err := idOf(req)
-	if err != nil {
-		return nil, err
-	}
-	return s.node.Get(ctx, id)
-}
-
-func (s *Service) trigger(ctx context.Context, req micro.Request) (any, error) {
-	id, err := idOf(req)
-	if err != nil {
-		return nil, err
-	}
-	return s.node.Trigger(ctx, id)
-}
-
-func (s *Service) list(ctx context.Context, req micro.Request) (any, error) {
-	var given [3]string
-	for i, name := range []string{api.HeaderLimit, api.HeaderPrefix, api.HeaderCursor} {
-		v, err := header(req, name)
-		if err != nil {
-			return nil, err
-		}
-		given[i] = v
-	}
-	limit := api.DefaultLimit
-	if v := given[0]; v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > api.MaxLimit {
-			return nil, badf("%s %q: want a whole number from 1 to %d", api.HeaderLimit, v, api.MaxLimit)
-		}
-		limit = n
-	}
-	return s.node.List(ctx, given[1], given[2], limit)
-}
-
-func (s *Service) stats(ctx context.Context, _ micro.Request) (any, error) {
-	st := s.node.Stats(ctx)
-	st.Version = s.cfg.Version
-	return st, nil
+	return shard.CallOptions{ExpectedRevision: rev, HasExpected: true}, nil
 }

@@ -281,7 +281,7 @@ func (s *Shard) load(i uint32, rec *record.Timer, now int64) *object {
 
 // SpecOf is the cronfeed spec of a stored recurring timer.
 func SpecOf(r *record.Timer) cronfeed.Spec {
-	s := cronfeed.Spec{Zone: r.TimeZone, Created: time.Unix(0, r.Created)}
+	s := cronfeed.Spec{Zone: r.TimeZone, Created: time.Unix(0, r.Created), Dialect: r.Dialect}
 	if r.Kind == record.KindCron {
 		s.Cron = r.Spec
 	} else {

@@ -175,5 +175,8 @@ func (s *Shard) Unload(why string) {
 	}
 }
 
+// MarkPending reports whether a mark is being written.
+func (s *Shard) MarkPending() bool { return s.markPending }
+
 // FiresInFlight is the number of fires handed out and not yet acknowledged.
 func (s *Shard) FiresInFlight() int { return len(s.fires) }

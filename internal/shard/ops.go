@@ -13,6 +13,9 @@ type Request struct {
 	Replace          bool
 	ExpectedRevision uint64
 	HasExpected      bool
+	// DryRun: validated only; the service answers Preview and nothing is
+	// stored. A core never sees one.
+	DryRun bool
 }
 
 // CallOptions are the options of cancel, pause and resume.

@@ -10,8 +10,11 @@ import (
 
 // Every reply and view of a timer is built here.
 
-// MaxUpcoming bounds Timer-Upcoming.
-const MaxUpcoming = 100
+// MaxUpcoming bounds Timer-Upcoming; DefaultUpcoming is its default.
+const (
+	MaxUpcoming     = 100
+	DefaultUpcoming = 5
+)
 
 // view is entry i's timer object with up to upcoming next occurrences; its
 // definition is in memory (near, loaded or firing).
@@ -31,14 +34,43 @@ func (s *Shard) view(i uint32, now int64, upcoming int) api.Timer {
 // object, when loaded).
 func (s *Shard) viewOf(i uint32, r *record.Timer, o *object, now int64, upcoming int) api.Timer {
 	e := &s.tab.ents[i]
+	var fires int64
+	if o != nil {
+		fires = o.fires
+	}
+	return timerView(e.rev, r, fires, s.upcoming(e, r, o, now, max(upcoming, 1)), upcoming)
+}
+
+// Preview is the timer a request would make, stored now: what a dry run
+// answers, with up to upcoming next occurrences. It compiles recurring
+// specs itself (the service validated them).
+func Preview(r *record.Timer, now int64, upcoming int) api.Timer {
+	var times []int64
+	if !r.Kind.Recurring() {
+		times = []int64{r.Due}
+	} else if sched, err := cronfeed.Compile(SpecOf(r)); err == nil {
+		left := max(upcoming, 1)
+		if r.MaxFires > 0 {
+			left = min(left, int(r.MaxFires))
+		}
+		after := time.Unix(0, now)
+		if first, ok := sched.First(); ok && first.Before(after) {
+			after = first.Add(-time.Nanosecond)
+		}
+		for _, t := range sched.Upcoming(after, left) {
+			times = append(times, t.UnixNano())
+		}
+	}
+	return timerView(0, r, 0, times, upcoming)
+}
+
+// timerView is the protocol's timer object.
+func timerView(rev uint64, r *record.Timer, fires int64, times []int64, upcoming int) api.Timer {
 	v := api.Timer{
 		ID: r.ID, Subject: r.Subject, Kind: r.Kind.String(), Spec: r.Spec, TimeZone: r.TimeZone,
-		State: api.StateScheduled, Revision: e.rev,
+		State: api.StateScheduled, Revision: rev, Fires: fires,
 		Created: api.FormatTime(time.Unix(0, r.Created)), PayloadSize: len(r.Payload), MaxFires: r.MaxFires,
-		Failed: r.Failed,
-	}
-	if o != nil {
-		v.Fires = o.fires
+		Failed: r.Failed, CronDialect: r.Dialect,
 	}
 	switch {
 	case r.Failed != "":
@@ -66,14 +98,13 @@ func (s *Shard) viewOf(i uint32, r *record.Timer, o *object, now int64, upcoming
 	if r.Jitter != 0 {
 		v.Jitter = time.Duration(r.Jitter).String()
 	}
-	times := s.upcoming(e, r, o, now, max(upcoming, 1))
 	if len(times) > 0 {
 		v.Next = api.FormatTime(time.Unix(0, times[0]))
 	}
 	if upcoming > 0 {
-		v.Upcoming = make([]string, len(times))
-		for k, t := range times {
-			v.Upcoming[k] = api.FormatTime(time.Unix(0, t))
+		v.Upcoming = make([]string, 0, len(times))
+		for _, t := range times {
+			v.Upcoming = append(v.Upcoming, api.FormatTime(time.Unix(0, t)))
 		}
 	}
 	return v

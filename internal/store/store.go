@@ -36,6 +36,9 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrLeaseChanged: a lease CAS found another revision.
 	ErrLeaseChanged = errors.New("store: lease changed under the update")
+	// ErrDamaged: stored records cannot be read (a damaged block, records
+	// lost from the stream's tail). Retrying does not help.
+	ErrDamaged = errors.New("store: stored records are damaged")
 	// ErrTooLarge: a record does not fit in one message.
 	ErrTooLarge = errors.New("store: record too large")
 )
