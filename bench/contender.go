@@ -45,12 +45,13 @@ type Contender interface {
 
 // Env is what a contender is started with.
 type Env struct {
-	Dir        string   // its own data directory
-	TimerdBin  string   // the built timerd binary
-	TimerdArgs []string // more `timerd serve` flags for the binary
-	LogDir     string   // where child processes log
-	Workload   *Workload
-	Logger     *slog.Logger
+	Dir           string   // its own data directory
+	TimerdBin     string   // the built timerd binary
+	TimerdArgs    []string // more `timerd serve` flags for the binary
+	NATSServerBin string   // the built nats-server binary
+	LogDir        string   // where child processes log
+	Workload      *Workload
+	Logger        *slog.Logger
 }
 
 // Run is the state of one contender's run, shared by the phases.
@@ -88,7 +89,11 @@ func (r *Run) Errors() (int, string) {
 var contenders = map[string]func() Contender{
 	"js-msgid":         func() Contender { return &ceiling{name: "js-msgid"} },
 	"kv":               func() Contender { return &ceiling{name: "kv", kv: true} },
-	"nats-sched":       func() Contender { return &natsSched{} },
+	"js-msgid-bin":     func() Contender { return &ceiling{name: "js-msgid-bin", natsServer: natsServer{bin: true}} },
+	"nats-sched":       func() Contender { return &natsSched{name: "nats-sched"} },
+	"nats-sched-bin":   func() Contender { return &natsSched{name: "nats-sched-bin", natsServer: natsServer{bin: true}} },
+	"js-paced":         func() Contender { return &paced{name: "js-paced"} },
+	"js-paced-bin":     func() Contender { return &paced{name: "js-paced-bin", natsServer: natsServer{bin: true}} },
 	"timerd":           func() Contender { return &timerdContender{name: "timerd"} },
 	"timerd-batch":     func() Contender { return &timerdContender{name: "timerd-batch", batch: true} },
 	"timerd-bin":       func() Contender { return &timerdContender{name: "timerd-bin", binary: true} },

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -75,7 +74,8 @@ func flags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.o.OutDir, "out", "bench/out", "report directory")
 	fs.StringVar(&c.o.Name, "name", "bench", "report name (file prefix)")
 	fs.StringVar(&c.o.WorkDir, "work", os.TempDir(), "where contenders store their data")
-	fs.StringVar(&c.o.TimerdBin, "timerd-bin", "", "timerd binary for timerd-bin* (default: go build ./cmd/timerd into -out)")
+	fs.StringVar(&c.o.TimerdBin, "timerd-bin", "", "timerd binary for timerd-bin* (default: go build ./cmd/timerd into a temporary directory)")
+	fs.StringVar(&c.o.NATSServerBin, "nats-server-bin", "", "nats-server binary for the *-bin NATS contenders (default: go build the nats-server go.mod pins into a temporary directory)")
 	fs.StringVar(&c.o.TimerdArgs, "timerd-args", "", "more `timerd serve` flags for timerd-bin*, space-separated (e.g. \"--keep-fired 10s\")")
 	fs.BoolVar(&c.o.Keep, "keep", false, "keep the contenders' data directories")
 	fs.BoolVar(&c.smoke, "smoke", false, "a seconds-long run for CI (explicit flags still win)")
@@ -181,13 +181,11 @@ func bench(ctx context.Context, c *config, logw io.Writer) (*Report, error) {
 		return nil, err
 	}
 	c.o.Log = logw
-	for _, ct := range list {
-		if t, ok := ct.(*timerdContender); ok && t.binary && c.o.TimerdBin == "" {
-			if c.o.TimerdBin, err = buildTimerd(ctx, c.o.OutDir); err != nil {
-				return nil, err
-			}
-		}
+	cleanup, err := buildBinaries(ctx, list, &c.o)
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	rep := &Report{Name: c.o.Name, Started: time.Now(), Command: "go run ./bench " + strings.Join(os.Args[1:], " "),
 		Machine: machine.Describe(), Workload: c.w, Restart: c.o.Restart, NoFire: c.o.NoFire, LoadBefore: machine.LoadAvg()}
 	defer func() { rep.LoadAfter = machine.LoadAvg() }()
@@ -203,20 +201,6 @@ func bench(ctx context.Context, c *config, logw io.Writer) (*Report, error) {
 		}
 	}
 	return rep, ctx.Err()
-}
-
-// buildTimerd builds ./cmd/timerd into dir with the go tool.
-func buildTimerd(ctx context.Context, dir string) (string, error) {
-	out, err := filepath.Abs(filepath.Join(dir, "timerd"))
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/timerd")
-	cmd.Dir = moduleRoot()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/timerd: %v\n%s", err, b)
-	}
-	return out, nil
 }
 
 // moduleRoot finds the directory holding go.mod, from the working directory up.

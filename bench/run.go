@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,8 +29,10 @@ type Options struct {
 	WorkDir    string
 	TimerdBin  string
 	TimerdArgs string // more serve flags for timerd-bin*, space-separated
-	Keep       bool   // keep data directories
-	Log        io.Writer
+	// NATSServerBin is the nats-server binary of the *-bin NATS contenders.
+	NATSServerBin string
+	Keep          bool // keep data directories
+	Log           io.Writer
 }
 
 // RestartStats says how long a contender took to come back.
@@ -43,6 +46,7 @@ type RestartStats struct {
 type Result struct {
 	Contender       string        `json:"contender"`
 	About           string        `json:"about"`
+	Placement       string        `json:"placement,omitempty"` // where the server runs, beside the bench client or not
 	Timers          int           `json:"timers"`
 	IngestSeconds   float64       `json:"ingest_seconds"`
 	IngestRate      float64       `json:"ingest_rate"`
@@ -78,7 +82,7 @@ func logf(o *Options, format string, args ...any) {
 // runOne runs the workload against a fresh c and reports.
 func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Result) {
 	began := time.Now()
-	res = Result{Contender: c.Name(), About: c.About(), Timers: w.Timers, HeapPerPending: -1}
+	res = Result{Contender: c.Name(), About: c.About(), Placement: placement(c), Timers: w.Timers, HeapPerPending: -1}
 	defer func() { res.Seconds = time.Since(began).Seconds() }()
 	fail := func(err error) Result {
 		res.Failed = err.Error()
@@ -92,7 +96,8 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 	if !o.Keep {
 		defer os.RemoveAll(dir)
 	}
-	env := &Env{Dir: dir, TimerdBin: o.TimerdBin, TimerdArgs: strings.Fields(o.TimerdArgs), LogDir: o.OutDir, Workload: w}
+	env := &Env{Dir: dir, TimerdBin: o.TimerdBin, TimerdArgs: strings.Fields(o.TimerdArgs), NATSServerBin: o.NATSServerBin,
+		LogDir: o.OutDir, Workload: w}
 	if err := c.Start(ctx, env); err != nil {
 		c.Stop()
 		return fail(fmt.Errorf("start: %w", err))
@@ -170,11 +175,15 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 	}
 	if o.Restart {
 		rs, err := restart(ctx, c, r)
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoRestart):
+			logf(o, "[%s] restart skipped: %v", c.Name(), err)
+		case err != nil:
 			return fail(fmt.Errorf("restart: %w", err))
+		default:
+			res.Restart = rs
+			logf(o, "[%s] restart with %d pending: ready in %.0f ms, firing in %.0f ms", c.Name(), rs.Pending, rs.ReadyMs, rs.FiringMs)
 		}
-		res.Restart = rs
-		logf(o, "[%s] restart with %d pending: ready in %.0f ms, firing in %.0f ms", c.Name(), rs.Pending, rs.ReadyMs, rs.FiringMs)
 	}
 
 	if o.NoFire {
@@ -281,12 +290,6 @@ func waitFires(ctx context.Context, c Contender, r *Run, o *Options) (stopTail f
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// inProcess says whether profiling this process profiles the contender.
-func inProcess(c Contender) bool {
-	t, ok := c.(*timerdContender)
-	return !ok || !t.binary
 }
 
 func (o *Options) profile(c Contender, phase string) func() {
