@@ -69,6 +69,7 @@ func flags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.o.NoFire, "no-fire", false, "stop each contender after ingest, cancels and restart: no fire phase (use a -due past the run)")
 	fs.BoolVar(&c.o.Restart, "restart", false, "restart each firing contender between ingest and the first due (timerd binary: kill -9)")
 	fs.DurationVar(&c.o.Grace, "grace", 30*time.Second, "how long after the last due to wait for fires")
+	fs.DurationVar(&c.o.Timeline, "timeline", time.Second, "interval of the fire lag timeline (p99 and max per interval, in the JSON and the lag chart); 100ms shows spikes a second apart")
 	fs.StringVar(&c.o.Profile, "cpuprofile", "", "CPU-profile a phase of in-process contenders: ingest, fire, or tail (the last 3 s of dues to the end)")
 	fs.BoolVar(&c.o.HeapProf, "heapprofile", false, "write a heap profile after ingest (in-process contenders)")
 	fs.StringVar(&c.o.OutDir, "out", "bench/out", "report directory")
@@ -107,11 +108,18 @@ func flags(args []string, stderr io.Writer) (*config, error) {
 	default:
 		return nil, fmt.Errorf("-cpuprofile %q: want ingest, fire or tail", c.o.Profile)
 	}
+	if c.o.Timeline < minTimeline {
+		return nil, fmt.Errorf("-timeline %v: at least %v", c.o.Timeline, minTimeline)
+	}
 	if err := c.w.Normalize(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
+
+// minTimeline bounds the lag timeline's resolution: hist.Timeline keeps at
+// most a day of one-second slots, so 10 ms still covers 14 minutes of fires.
+const minTimeline = 10 * time.Millisecond
 
 // smokePreset is -smoke: every contender and phase, small enough that the
 // whole run stays well under 30 seconds on a 2-core machine.
@@ -187,7 +195,7 @@ func bench(ctx context.Context, c *config, logw io.Writer) (*Report, error) {
 	}
 	defer cleanup()
 	rep := &Report{Name: c.o.Name, Started: time.Now(), Command: "go run ./bench " + strings.Join(os.Args[1:], " "),
-		Machine: machine.Describe(), Workload: c.w, Restart: c.o.Restart, NoFire: c.o.NoFire, LoadBefore: machine.LoadAvg()}
+		Machine: machine.Describe(), Workload: c.w, Restart: c.o.Restart, NoFire: c.o.NoFire, LoadBefore: machine.LoadAvg(), TimelineStep: c.o.Timeline}
 	defer func() { rep.LoadAfter = machine.LoadAvg() }()
 	for _, ct := range list {
 		if ctx.Err() != nil {

@@ -22,9 +22,11 @@ type Report struct {
 	NoFire   bool            `json:"no_fire,omitempty"`
 	// LoadBefore and LoadAfter are /proc/loadavg around the run: anything
 	// else running on the machine shows there.
-	LoadBefore string   `json:"load_before"`
-	LoadAfter  string   `json:"load_after"`
-	Results    []Result `json:"results"`
+	LoadBefore string `json:"load_before"`
+	LoadAfter  string `json:"load_after"`
+	// TimelineStep is the interval of the lag-over-time series (-timeline).
+	TimelineStep time.Duration `json:"timeline_step_ns,omitempty"`
+	Results      []Result      `json:"results"`
 }
 
 // result finds a contender's result; nil when it did not run or failed.

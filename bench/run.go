@@ -22,6 +22,7 @@ type Options struct {
 	Restart    bool          // restart each firing contender between ingest and the first due
 	NoFire     bool          // stop after ingest (and cancels and restart): ingest and memory only
 	Grace      time.Duration // wait this long after the last due for fires
+	Timeline   time.Duration // interval of the lag-over-time series
 	Profile    string        // "", "ingest", "fire" or "tail": CPU profile that phase (in-process contenders)
 	HeapProf   bool          // heap profile after ingest (in-process contenders)
 	OutDir     string
@@ -103,7 +104,7 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 		return fail(fmt.Errorf("start: %w", err))
 	}
 	defer c.Stop()
-	r := &Run{W: w, T: NewTracker(w)}
+	r := &Run{W: w, T: NewTracker(w, o.Timeline)}
 	if r.NC, err = embed.Connect(c.URL(), "bench requests"); err != nil {
 		return fail(err)
 	}

@@ -1,15 +1,22 @@
 package main
 
 import (
+	"fmt"
 	"math"
+	"time"
 
 	"github.com/timerd/timerd/bench/chart"
 )
 
 // LagChart draws each firing contender's p99 (solid) and max (dashed) fire
-// lag per second, on a log axis, from the first due.
+// lag per timeline step (a second unless -timeline), on a log axis, from
+// the first due: spikes show as peaks of the max.
 func (r *Report) LagChart() []byte {
-	c := chart.Line{Title: r.Name + ": fire lag over time (p99 solid, max dashed)", XLabel: "seconds after the first due", YLabel: "lag, ms (log)", LogY: true}
+	step := r.TimelineStep
+	if step <= 0 {
+		step = time.Second
+	}
+	c := chart.Line{Title: fmt.Sprintf("%s: fire lag per %v (p99 solid, max dashed)", r.Name, step), XLabel: "seconds after the first due", YLabel: "lag, ms (log)", LogY: true}
 	k := 0
 	for _, res := range r.Results {
 		if res.Fire == nil || len(res.Fire.Timeline) == 0 {

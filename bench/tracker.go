@@ -22,13 +22,14 @@ const (
 type Tracker struct {
 	w     *Workload
 	epoch int64 // Unix ns: the start of ingest; due(i) = epoch + DueOffset(i)
+	step  time.Duration
 
 	mu          sync.Mutex
 	state       []uint8
 	fires       []uint8
 	cancelAt    map[int32]int64 // cancel confirmation time of cancelled timers
 	lag         hist.Histogram  // µs, first fire of each timer
-	timeline    *hist.Timeline  // µs by receipt time, from the first due
+	timeline    *hist.Timeline  // µs by receipt time, from the first due, per step
 	fired       int             // timers fired at least once
 	duplicates  int             // fires beyond the first
 	early       int
@@ -41,9 +42,13 @@ type Tracker struct {
 }
 
 // NewTracker allocates the per-timer state and writes every page of it, so
-// the memory it takes is resident before the baseline.
-func NewTracker(w *Workload) *Tracker {
-	t := &Tracker{w: w, state: make([]uint8, w.Timers), fires: make([]uint8, w.Timers), cancelAt: map[int32]int64{}}
+// the memory it takes is resident before the baseline; step is the
+// interval of the lag timeline (<= 0: one second).
+func NewTracker(w *Workload, step time.Duration) *Tracker {
+	if step <= 0 {
+		step = time.Second
+	}
+	t := &Tracker{w: w, step: step, state: make([]uint8, w.Timers), fires: make([]uint8, w.Timers), cancelAt: map[int32]int64{}}
 	for i := 0; i < len(t.state); i += 512 {
 		t.state[i], t.fires[i] = 0, 0
 	}
@@ -55,7 +60,7 @@ func (t *Tracker) Start(epoch time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.epoch = epoch.UnixNano()
-	t.timeline = hist.NewTimeline(t.epoch+int64(t.w.Due), int64(time.Second))
+	t.timeline = hist.NewTimeline(t.epoch+int64(t.w.Due), int64(t.step))
 }
 
 // Due is timer i's nominal fire time (Unix ns).
@@ -161,7 +166,7 @@ type FireStats struct {
 	LagP99Ms    float64      `json:"lag_p99_ms"`
 	LagP999Ms   float64      `json:"lag_p999_ms"`
 	LagMaxMs    float64      `json:"lag_max_ms"`
-	Timeline    []hist.Point `json:"timeline,omitempty"` // µs per second, from the first due
+	Timeline    []hist.Point `json:"timeline,omitempty"` // µs per -timeline step (default a second), from the first due
 }
 
 // Stats summarizes the run so far.
