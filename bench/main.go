@@ -1,15 +1,26 @@
-// Command bench measures timerd beside NATS' own message scheduler and the
-// JetStream ceilings, in one run on one machine, with the same workload for
-// every contender, each on a fresh embedded nats-server with file storage.
+// Command bench measures timerd beside NATS' own message scheduler, the
+// JetStream ceilings and the js-paced floor, in one run on one machine, with
+// the same workload for every contender, each on a fresh nats-server with
+// file storage: embedded in the bench process, or (the -bin contenders) a
+// binary in its own process; server.go says which and why.
 //
 //	go run ./bench -smoke                       # seconds-long CI check
 //	go run ./bench -timers 1000000 -due 40s -fire-rate 20000 -contenders nats-sched,timerd-batch
 //
+// Issue 12's workloads (fires into a dedup stream against the js-paced
+// floor; a burst against raw Nats-Msg-Id publishes; single requests
+// against NATS' scheduler with both servers in their own processes):
+//
+//	go run ./bench -name floor-100k-20k -timers 100000 -fire-rate 20000 -due 10s -capture -timeline 100ms -contenders js-paced,timerd-batch,js-paced-bin,timerd-bin-batch
+//	go run ./bench -name floor-1m-20k -timers 1000000 -fire-rate 20000 -due 30s -capture -timeline 100ms -contenders js-paced,timerd-batch,js-paced-bin,timerd-bin-batch
+//	go run ./bench -name floor-burst -timers 300000 -spread 0 -due 15s -capture -contenders js-msgid,js-paced,timerd-batch,js-msgid-bin,js-paced-bin,timerd-bin-batch
+//	go run ./bench -name ingest-fair -timers 200000 -no-fire -due 1h -inflight 256 -contenders nats-sched-bin,timerd-bin
+//
 // Per contender it reports ingest rate, fire rate, fire lag (p50, p99,
-// p99.9, max, and per second), never-early, lost, duplicate and
+// p99.9, max, and per -timeline interval), never-early, lost, duplicate and
 // fired-after-cancel counts, memory per pending timer, and optionally the
 // time back to firing after a restart; then ratios timerd/contender and the
-// goals of the issue it speaks to. Reports go to -out as JSON, markdown and
+// goals of the issues it speaks to. Reports go to -out as JSON, markdown and
 // SVG. docs/benchmarks.md has the results and the commands that made them.
 package main
 
