@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/timerd/timerd/api"
+	"github.com/timerd/timerd/bench/embed"
 	"github.com/timerd/timerd/bench/pipe"
 )
 
@@ -210,6 +211,35 @@ func observeStream(ctx context.Context, r *Run, stream string) (func(), error) {
 		case <-time.After(5 * time.Second):
 		}
 	}, nil
+}
+
+// observeCoreLag times each fire's first receipt on a plain subscription
+// over a connection of its own, beside the contender's observer: where a
+// stream captures the fires, the server hands them to this subscription as
+// it reads them from the publisher, before the stream stores them, so the
+// two lags split the fire's delay into the publisher's part and the
+// stream's. Every contender of a run gets it alike.
+func observeCoreLag(url string, r *Run) (func(), error) {
+	nc, err := embed.Connect(url, "bench core receipts")
+	if err != nil {
+		return nil, err
+	}
+	sub, err := nc.Subscribe(fireSubjectPrefix+">", func(m *nats.Msg) {
+		if i, ok := IndexOf(m.Data); ok {
+			r.T.CoreFire(i, time.Now().UnixNano())
+		}
+	})
+	if err == nil {
+		err = sub.SetPendingLimits(-1, -1)
+	}
+	if err == nil {
+		err = nc.Flush()
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return nc.Close, nil
 }
 
 // ingestPipelined sends timer i's request build(i) for every timer with

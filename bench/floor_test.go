@@ -52,9 +52,15 @@ func TestPacedFloor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seconds-long run; skipped with -short")
 	}
-	rep := runReport(t, "-contenders", "js-paced,timerd", "-capture", "-timers", "2000", "-due", "1500ms", "-spread", "1s",
-		"-inflight", "256", "-cancel", "0.1", "-restart", "-grace", "5s", "-timeline", "100ms")
+	rep := runReport(t, "-contenders", "js-paced,timerd", "-capture", "-timers", "2000", "-due", "3s", "-spread", "1s",
+		"-inflight", "256", "-cancel", "0.1", "-restart", "-grace", "5s", "-timeline", "100ms", "-core-lag")
 	checkFired(t, rep, true)
+	for _, r := range rep.Results {
+		// Every fire kept is seen on the core subscription, never before its due.
+		if f := r.Fire; f != nil && (f.CoreFired != f.Fired || f.CoreLagP50Ms < 0 || len(f.CoreTimeline) == 0) {
+			t.Errorf("%s: %d core receipts of %d fires, core p50 %v ms", r.Contender, f.CoreFired, f.Fired, f.CoreLagP50Ms)
+		}
+	}
 	if p := rep.result("js-paced"); p == nil || p.Restart != nil || !strings.Contains(p.Placement, "embedded") {
 		t.Errorf("js-paced: %+v", p)
 	}
@@ -73,8 +79,9 @@ func TestPacedFloor(t *testing.T) {
 	if !found {
 		t.Error("no timerd / js-paced ratio")
 	}
-	md := rep.Markdown("l.svg", "r.svg")
-	for _, want := range []string{"| js-paced | in memory |", "The js-paced floor publishes", "fire lag p99 into a dedup stream <= 1.5x the js-paced floor"} {
+	md := rep.Markdown("r-lag.svg", "r-rates.svg")
+	for _, want := range []string{"| js-paced | in memory |", "The js-paced floor publishes", "fire lag p99 into a dedup stream <= 1.5x the js-paced floor",
+		"timerd, first receipt on a core subscription", "(r-core.svg)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

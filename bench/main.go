@@ -80,6 +80,7 @@ func flags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.o.NoFire, "no-fire", false, "stop each contender after ingest, cancels and restart: no fire phase (use a -due past the run)")
 	fs.BoolVar(&c.o.Restart, "restart", false, "restart each firing contender between ingest and the first due (timerd binary: kill -9)")
 	fs.DurationVar(&c.o.Grace, "grace", 30*time.Second, "how long after the last due to wait for fires")
+	fs.BoolVar(&c.o.CoreLag, "core-lag", false, "with -capture: also time each fire's first receipt on a core subscription, before the stream stores it (splits the lag into the publisher's part and the stream's)")
 	fs.DurationVar(&c.o.Timeline, "timeline", time.Second, "interval of the fire lag timeline (p99 and max per interval, in the JSON and the lag chart); 100ms shows spikes a second apart")
 	fs.StringVar(&c.o.Profile, "cpuprofile", "", "CPU-profile a phase of in-process contenders: ingest, fire, or tail (the last 3 s of dues to the end)")
 	fs.BoolVar(&c.o.HeapProf, "heapprofile", false, "write a heap profile after ingest (in-process contenders)")
@@ -118,6 +119,9 @@ func flags(args []string, stderr io.Writer) (*config, error) {
 	case "", "ingest", "fire", "tail":
 	default:
 		return nil, fmt.Errorf("-cpuprofile %q: want ingest, fire or tail", c.o.Profile)
+	}
+	if c.o.CoreLag && !c.w.Capture {
+		return nil, errors.New("-core-lag needs -capture: without a stream the fires are timed on a core subscription already")
 	}
 	if c.o.Timeline < minTimeline {
 		return nil, fmt.Errorf("-timeline %v: at least %v", c.o.Timeline, minTimeline)

@@ -74,6 +74,12 @@ func TestFlags(t *testing.T) {
 	if _, err := flags([]string{"-cpuprofile", "lunch"}, &stderr); err == nil {
 		t.Error("bad -cpuprofile accepted")
 	}
+	if _, err := flags([]string{"-core-lag"}, &stderr); err == nil {
+		t.Error("-core-lag without -capture accepted")
+	}
+	if _, err := flags([]string{"-timeline", "1ms"}, &stderr); err == nil {
+		t.Error("-timeline below 10ms accepted")
+	}
 	if code := run([]string{"-h"}, &stderr, &stderr); code != 0 {
 		t.Errorf("-h exits %d", code)
 	}

@@ -85,6 +85,10 @@ func (r *Report) Markdown(lagSVG, ratesSVG string) string {
 			}
 			b.WriteString(".\n")
 		}
+		if f := res.Fire; f != nil && f.CoreFired > 0 {
+			fmt.Fprintf(&b, "- %s, first receipt on a core subscription (before the stream stores the fire; %d fires): lag p50 %s, p99 %s, max %s ms; as stored: p50 %s, p99 %s, max %s ms.\n",
+				res.Contender, f.CoreFired, ms(f.CoreLagP50Ms), ms(f.CoreLagP99Ms), ms(f.CoreLagMaxMs), ms(f.LagP50Ms), ms(f.LagP99Ms), ms(f.LagMaxMs))
+		}
 		if res.Diagnosis != "" {
 			fmt.Fprintf(&b, "- %s, its own stats at the end: `%s`\n", res.Contender, res.Diagnosis)
 		}
@@ -95,6 +99,9 @@ func (r *Report) Markdown(lagSVG, ratesSVG string) string {
 		}
 	}
 	fmt.Fprintf(&b, "\n![fire lag over time](%s)\n\n![throughput](%s)\n", lagSVG, ratesSVG)
+	if r.hasCore() {
+		fmt.Fprintf(&b, "\n![fire lag, stored and at core receipt](%s)\n", strings.TrimSuffix(lagSVG, "-lag.svg")+"-core.svg")
+	}
 	return b.String()
 }
 

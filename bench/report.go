@@ -115,6 +115,11 @@ func (r *Report) Write(dir string) ([]string, error) {
 	if err := put(r.Name+"-rates.svg", r.RateChart()); err != nil {
 		return nil, err
 	}
+	if r.hasCore() {
+		if err := put(r.Name+"-core.svg", r.CoreChart()); err != nil {
+			return nil, err
+		}
+	}
 	if err := put(r.Name+".md", []byte(r.Markdown(r.Name+"-lag.svg", r.Name+"-rates.svg"))); err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ type Options struct {
 	NoFire     bool          // stop after ingest (and cancels and restart): ingest and memory only
 	Grace      time.Duration // wait this long after the last due for fires
 	Timeline   time.Duration // interval of the lag-over-time series
+	CoreLag    bool          // also time each fire's first receipt on a core subscription
 	Profile    string        // "", "ingest", "fire" or "tail": CPU profile that phase (in-process contenders)
 	HeapProf   bool          // heap profile after ingest (in-process contenders)
 	OutDir     string
@@ -105,6 +106,9 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 	}
 	defer c.Stop()
 	r := &Run{W: w, T: NewTracker(w, o.Timeline)}
+	if o.CoreLag && c.Fires() {
+		r.T.TrackCore()
+	}
 	if r.NC, err = embed.Connect(c.URL(), "bench requests"); err != nil {
 		return fail(err)
 	}
@@ -126,6 +130,13 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 		return fail(fmt.Errorf("observe: %w", err))
 	}
 	defer func() { stopObs() }()
+	if o.CoreLag && c.Fires() {
+		stopCore, err := observeCoreLag(c.URL(), r)
+		if err != nil {
+			return fail(fmt.Errorf("observe core receipts: %w", err))
+		}
+		defer stopCore()
+	}
 
 	res.RSSBefore, res.HeapBefore, _ = c.Memory()
 	// The epoch is the start of ingest: dues are offsets from it.
