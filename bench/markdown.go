@@ -90,7 +90,7 @@ func (r *Report) Markdown(lagSVG, ratesSVG string) string {
 				res.Contender, f.CoreFired, ms(f.CoreLagP50Ms), ms(f.CoreLagP99Ms), ms(f.CoreLagMaxMs), ms(f.LagP50Ms), ms(f.LagP99Ms), ms(f.LagMaxMs))
 		}
 		if res.Diagnosis != "" {
-			fmt.Fprintf(&b, "- %s, its own stats at the end: `%s`\n", res.Contender, res.Diagnosis)
+			fmt.Fprintf(&b, "- %s, at the end (its own stats when fires were missing): `%s`\n", res.Contender, res.Diagnosis)
 		}
 	}
 	for _, res := range r.Results {

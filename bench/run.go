@@ -104,7 +104,12 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 		c.Stop()
 		return fail(fmt.Errorf("start: %w", err))
 	}
-	defer c.Stop()
+	defer func() {
+		if !stopWithin(c, stopLimit) {
+			logf(o, "[%s] stop did not return within %v; left behind (its process ends with the run)", c.Name(), stopLimit)
+			res.Diagnosis = strings.TrimPrefix(res.Diagnosis+"; ", "; ") + fmt.Sprintf("stop did not return within %v", stopLimit)
+		}
+	}()
 	r := &Run{W: w, T: NewTracker(w, o.Timeline)}
 	if o.CoreLag && c.Fires() {
 		r.T.TrackCore()
@@ -222,6 +227,25 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 	logf(o, "[%s] fires: %d fired, %d lost, %d dup, %d early, %d after cancel; %.0f/s; lag p50 %.2f p99 %.2f p99.9 %.2f max %.2f ms; %.4f store writes per fire",
 		c.Name(), fs.Fired, fs.Lost, fs.Duplicates, fs.Early, fs.AfterCancel, fs.FireRate, fs.LagP50Ms, fs.LagP99Ms, fs.LagP999Ms, fs.LagMaxMs, res.StoreWritesPerFire)
 	return res
+}
+
+// stopLimit bounds a contender's stop: one whose stop hangs must not hold
+// the run (with -isolate its child process exits after reporting anyway).
+const stopLimit = time.Minute
+
+// stopWithin stops c and says whether that returned within limit.
+func stopWithin(c Contender, limit time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Stop()
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(limit):
+		return false
+	}
 }
 
 // diagnoser is a contender that can say what it holds, for when fires are
