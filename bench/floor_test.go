@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// runReport runs the bench in this process with args and returns its report.
-func runReport(t *testing.T, args ...string) *Report {
+// runReport runs the bench in this process with args and returns its
+// report and what it printed.
+func runReport(t *testing.T, args ...string) (*Report, string) {
 	t.Helper()
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
@@ -26,7 +27,7 @@ func runReport(t *testing.T, args ...string) *Report {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	return &rep
+	return &rep, stdout.String()
 }
 
 // checkFired fails unless every contender fired every timer it kept, on
@@ -52,7 +53,7 @@ func TestPacedFloor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seconds-long run; skipped with -short")
 	}
-	rep := runReport(t, "-contenders", "js-paced,timerd", "-capture", "-timers", "2000", "-due", "3s", "-spread", "1s",
+	rep, _ := runReport(t, "-contenders", "js-paced,timerd", "-capture", "-timers", "2000", "-due", "3s", "-spread", "1s",
 		"-inflight", "256", "-cancel", "0.1", "-restart", "-grace", "5s", "-timeline", "100ms", "-core-lag")
 	checkFired(t, rep, true)
 	for _, r := range rep.Results {
@@ -95,7 +96,7 @@ func TestSeparateProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two binaries and runs them; skipped with -short")
 	}
-	rep := runReport(t, "-contenders", "nats-sched-bin,timerd-bin,js-paced-bin", "-capture", "-timers", "2000", "-due", "2s", "-spread", "1s",
+	rep, _ := runReport(t, "-contenders", "nats-sched-bin,timerd-bin,js-paced-bin", "-capture", "-timers", "2000", "-due", "2s", "-spread", "1s",
 		"-inflight", "256", "-grace", "5s")
 	checkFired(t, rep, false)
 	for _, r := range rep.Results {
