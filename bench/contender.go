@@ -218,7 +218,9 @@ func observeStream(ctx context.Context, r *Run, stream string) (func(), error) {
 // stream captures the fires, the server hands them to this subscription as
 // it reads them from the publisher, before the stream stores them, so the
 // two lags split the fire's delay into the publisher's part and the
-// stream's. Every contender of a run gets it alike.
+// stream's. Every contender of a run gets it alike. The receipt time is
+// taken in this process's handler, after delivery, so it can fall after
+// the stored time (the p50s show it); compare p99 and max per step.
 func observeCoreLag(url string, r *Run) (func(), error) {
 	nc, err := embed.Connect(url, "bench core receipts")
 	if err != nil {
