@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/timerd/timerd/api"
+	"github.com/timerd/timerd/bench/embed"
 	"github.com/timerd/timerd/bench/pipe"
 )
 
@@ -45,12 +46,13 @@ type Contender interface {
 
 // Env is what a contender is started with.
 type Env struct {
-	Dir        string   // its own data directory
-	TimerdBin  string   // the built timerd binary
-	TimerdArgs []string // more `timerd serve` flags for the binary
-	LogDir     string   // where child processes log
-	Workload   *Workload
-	Logger     *slog.Logger
+	Dir           string   // its own data directory
+	TimerdBin     string   // the built timerd binary
+	TimerdArgs    []string // more `timerd serve` flags for the binary
+	NATSServerBin string   // the built nats-server binary
+	LogDir        string   // where child processes log
+	Workload      *Workload
+	Logger        *slog.Logger
 }
 
 // Run is the state of one contender's run, shared by the phases.
@@ -88,7 +90,11 @@ func (r *Run) Errors() (int, string) {
 var contenders = map[string]func() Contender{
 	"js-msgid":         func() Contender { return &ceiling{name: "js-msgid"} },
 	"kv":               func() Contender { return &ceiling{name: "kv", kv: true} },
-	"nats-sched":       func() Contender { return &natsSched{} },
+	"js-msgid-bin":     func() Contender { return &ceiling{name: "js-msgid-bin", natsServer: natsServer{bin: true}} },
+	"nats-sched":       func() Contender { return &natsSched{name: "nats-sched"} },
+	"nats-sched-bin":   func() Contender { return &natsSched{name: "nats-sched-bin", natsServer: natsServer{bin: true}} },
+	"js-paced":         func() Contender { return &paced{name: "js-paced"} },
+	"js-paced-bin":     func() Contender { return &paced{name: "js-paced-bin", natsServer: natsServer{bin: true}} },
 	"timerd":           func() Contender { return &timerdContender{name: "timerd"} },
 	"timerd-batch":     func() Contender { return &timerdContender{name: "timerd-batch", batch: true} },
 	"timerd-bin":       func() Contender { return &timerdContender{name: "timerd-bin", binary: true} },
@@ -205,6 +211,37 @@ func observeStream(ctx context.Context, r *Run, stream string) (func(), error) {
 		case <-time.After(5 * time.Second):
 		}
 	}, nil
+}
+
+// observeCoreLag times each fire's first receipt on a plain subscription
+// over a connection of its own, beside the contender's observer: where a
+// stream captures the fires, the server hands them to this subscription as
+// it reads them from the publisher, before the stream stores them, so the
+// two lags split the fire's delay into the publisher's part and the
+// stream's. Every contender of a run gets it alike. The receipt time is
+// taken in this process's handler, after delivery, so it can fall after
+// the stored time (the p50s show it); compare p99 and max per step.
+func observeCoreLag(url string, r *Run) (func(), error) {
+	nc, err := embed.Connect(url, "bench core receipts")
+	if err != nil {
+		return nil, err
+	}
+	sub, err := nc.Subscribe(fireSubjectPrefix+">", func(m *nats.Msg) {
+		if i, ok := IndexOf(m.Data); ok {
+			r.T.CoreFire(i, time.Now().UnixNano())
+		}
+	})
+	if err == nil {
+		err = sub.SetPendingLimits(-1, -1)
+	}
+	if err == nil {
+		err = nc.Flush()
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return nc.Close, nil
 }
 
 // ingestPipelined sends timer i's request build(i) for every timer with

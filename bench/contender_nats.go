@@ -9,38 +9,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/timerd/timerd/bench/embed"
 )
-
-// natsServer is an embedded nats-server in this process, shared by the
-// ceilings and NATS' own scheduler.
-type natsServer struct {
-	ns   *server.Server
-	dir  string
-	port int
-}
-
-func (s *natsServer) start(env *Env, name string) error {
-	ns, err := embed.StartNATS(env.Dir, s.port, name)
-	if err != nil {
-		return err
-	}
-	s.ns, s.dir, s.port = ns, env.Dir, embed.Port(ns)
-	return nil
-}
-
-func (s *natsServer) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.port) }
-
-func (s *natsServer) Memory() (int64, int64, error) { return embed.SelfMemory() }
-
-func (s *natsServer) Stop() {
-	embed.StopNATS(s.ns)
-	s.ns = nil
-}
 
 // jsAckError judges a JetStream publish ack.
 func jsAckError(m *nats.Msg) error {
@@ -73,7 +46,7 @@ func (c *ceiling) About() string {
 }
 func (c *ceiling) Fires() bool { return false }
 
-func (c *ceiling) Start(_ context.Context, env *Env) error { return c.start(env, c.name) }
+func (c *ceiling) Start(ctx context.Context, env *Env) error { return c.start(ctx, env, c.name) }
 
 func (c *ceiling) Prepare(ctx context.Context, r *Run) error {
 	if c.kv {
@@ -111,16 +84,19 @@ func (c *ceiling) Probe(context.Context, *Run) error { return errors.New("a ceil
 // with AllowMsgSchedules, one schedule message per timer on its own subject
 // (sched.<i>) with Nats-Schedule: @at <time> and Nats-Schedule-Target, the
 // targets inside the same stream, read by a consumer.
-type natsSched struct{ natsServer }
+type natsSched struct {
+	natsServer
+	name string
+}
 
 const schedStream = "BENCH_SCHED"
 
-func (c *natsSched) Name() string { return "nats-sched" }
+func (c *natsSched) Name() string { return c.name }
 func (c *natsSched) About() string {
 	return "nats-server message schedules: Nats-Schedule: @at, target in the same stream, ordered consumer on the targets"
 }
-func (c *natsSched) Fires() bool                             { return true }
-func (c *natsSched) Start(_ context.Context, env *Env) error { return c.start(env, "nats-sched") }
+func (c *natsSched) Fires() bool                               { return true }
+func (c *natsSched) Start(ctx context.Context, env *Env) error { return c.start(ctx, env, c.name) }
 
 func (c *natsSched) Prepare(ctx context.Context, r *Run) error {
 	_, err := r.JS.CreateStream(ctx, jetstream.StreamConfig{
@@ -177,16 +153,13 @@ func (c *natsSched) Cancel(ctx context.Context, r *Run, idx []int) error {
 	})
 }
 
-// Restart shuts the embedded server down and starts it on the same store
-// and port; clients reconnect on their own.
+// Restart restarts the server on the same store and port and waits until
+// the stream answers.
 func (c *natsSched) Restart(ctx context.Context, r *Run) (time.Time, error) {
-	c.Stop()
-	began := time.Now()
-	ns, err := embed.StartNATS(c.dir, c.port, "nats-sched")
+	began, err := c.restart(ctx, c.name)
 	if err != nil {
 		return began, err
 	}
-	c.ns = ns
 	err = embed.WaitFor(ctx, time.Minute, 5*time.Millisecond, func() error {
 		_, err := r.JS.Stream(ctx, schedStream)
 		return err

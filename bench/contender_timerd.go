@@ -50,6 +50,22 @@ func (c *timerdContender) About() string {
 }
 func (c *timerdContender) Fires() bool { return true }
 
+func (c *timerdContender) ServerProcess() bool { return c.binary }
+
+func (c *timerdContender) Binary() string {
+	if c.binary {
+		return "timerd"
+	}
+	return ""
+}
+
+func (c *timerdContender) Placement() string {
+	if c.binary {
+		return "timerd binary (node + embedded nats-server) in its own process; bench client in the bench process"
+	}
+	return "timerd node and its embedded nats-server in the bench process, beside the bench client"
+}
+
 func (c *timerdContender) Start(ctx context.Context, env *Env) error {
 	maxBatch := max(env.Workload.Batch, api.DefaultMaxBatch)
 	if !c.binary {

@@ -16,7 +16,7 @@ import (
 func runIsolated(ctx context.Context, c *config, ct Contender) Result {
 	failed := func(err error) Result {
 		logf(&c.o, "[%s] FAILED: %v", ct.Name(), err)
-		return Result{Contender: ct.Name(), About: ct.About(), Timers: c.w.Timers, HeapPerPending: -1, Failed: err.Error()}
+		return Result{Contender: ct.Name(), About: ct.About(), Placement: placement(ct), Timers: c.w.Timers, HeapPerPending: -1, Failed: err.Error()}
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -31,6 +31,9 @@ func runIsolated(ctx context.Context, c *config, ct Contender) Result {
 	args := append(append([]string{}, c.args...), "-isolate=false", "-child", ct.Name(), "-child-out", out.Name())
 	if c.o.TimerdBin != "" {
 		args = append(args, "-timerd-bin", c.o.TimerdBin)
+	}
+	if c.o.NATSServerBin != "" {
+		args = append(args, "-nats-server-bin", c.o.NATSServerBin)
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, c.o.Log

@@ -1,15 +1,26 @@
-// Command bench measures timerd beside NATS' own message scheduler and the
-// JetStream ceilings, in one run on one machine, with the same workload for
-// every contender, each on a fresh embedded nats-server with file storage.
+// Command bench measures timerd beside NATS' own message scheduler, the
+// JetStream ceilings and the js-paced floor, in one run on one machine, with
+// the same workload for every contender, each on a fresh nats-server with
+// file storage: embedded in the bench process, or (the -bin contenders) a
+// binary in its own process; server.go says which and why.
 //
 //	go run ./bench -smoke                       # seconds-long CI check
 //	go run ./bench -timers 1000000 -due 40s -fire-rate 20000 -contenders nats-sched,timerd-batch
 //
+// Issue 12's workloads (fires into a dedup stream against the js-paced
+// floor; a burst against raw Nats-Msg-Id publishes; single requests
+// against NATS' scheduler with both servers in their own processes):
+//
+//	go run ./bench -name floor-100k-20k -timers 100000 -fire-rate 20000 -due 10s -capture -timeline 100ms -contenders js-paced,timerd-batch,js-paced-bin,timerd-bin-batch
+//	go run ./bench -name floor-1m-20k -timers 1000000 -fire-rate 20000 -due 30s -capture -timeline 100ms -contenders js-paced,timerd-batch,js-paced-bin,timerd-bin-batch
+//	go run ./bench -name floor-burst -timers 300000 -spread 0 -due 15s -capture -contenders js-msgid,js-paced,timerd-batch,js-msgid-bin,js-paced-bin,timerd-bin-batch
+//	go run ./bench -name ingest-fair -timers 200000 -no-fire -due 1h -inflight 256 -contenders nats-sched-bin,timerd-bin
+//
 // Per contender it reports ingest rate, fire rate, fire lag (p50, p99,
-// p99.9, max, and per second), never-early, lost, duplicate and
+// p99.9, max, and per -timeline interval), never-early, lost, duplicate and
 // fired-after-cancel counts, memory per pending timer, and optionally the
 // time back to firing after a restart; then ratios timerd/contender and the
-// goals of the issue it speaks to. Reports go to -out as JSON, markdown and
+// goals of the issues it speaks to. Reports go to -out as JSON, markdown and
 // SVG. docs/benchmarks.md has the results and the commands that made them.
 package main
 
@@ -21,7 +32,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -70,12 +80,15 @@ func flags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.o.NoFire, "no-fire", false, "stop each contender after ingest, cancels and restart: no fire phase (use a -due past the run)")
 	fs.BoolVar(&c.o.Restart, "restart", false, "restart each firing contender between ingest and the first due (timerd binary: kill -9)")
 	fs.DurationVar(&c.o.Grace, "grace", 30*time.Second, "how long after the last due to wait for fires")
+	fs.BoolVar(&c.o.CoreLag, "core-lag", false, "with -capture: also time each fire's first receipt on a core subscription, before the stream stores it (splits the lag into the publisher's part and the stream's)")
+	fs.DurationVar(&c.o.Timeline, "timeline", time.Second, "interval of the fire lag timeline (p99 and max per interval, in the JSON and the lag chart); 100ms shows spikes a second apart")
 	fs.StringVar(&c.o.Profile, "cpuprofile", "", "CPU-profile a phase of in-process contenders: ingest, fire, or tail (the last 3 s of dues to the end)")
 	fs.BoolVar(&c.o.HeapProf, "heapprofile", false, "write a heap profile after ingest (in-process contenders)")
 	fs.StringVar(&c.o.OutDir, "out", "bench/out", "report directory")
 	fs.StringVar(&c.o.Name, "name", "bench", "report name (file prefix)")
 	fs.StringVar(&c.o.WorkDir, "work", os.TempDir(), "where contenders store their data")
-	fs.StringVar(&c.o.TimerdBin, "timerd-bin", "", "timerd binary for timerd-bin* (default: go build ./cmd/timerd into -out)")
+	fs.StringVar(&c.o.TimerdBin, "timerd-bin", "", "timerd binary for timerd-bin* (default: go build ./cmd/timerd into a temporary directory)")
+	fs.StringVar(&c.o.NATSServerBin, "nats-server-bin", "", "nats-server binary for the *-bin NATS contenders (default: go build the nats-server go.mod pins into a temporary directory)")
 	fs.StringVar(&c.o.TimerdArgs, "timerd-args", "", "more `timerd serve` flags for timerd-bin*, space-separated (e.g. \"--keep-fired 10s\")")
 	fs.BoolVar(&c.o.Keep, "keep", false, "keep the contenders' data directories")
 	fs.BoolVar(&c.smoke, "smoke", false, "a seconds-long run for CI (explicit flags still win)")
@@ -107,11 +120,21 @@ func flags(args []string, stderr io.Writer) (*config, error) {
 	default:
 		return nil, fmt.Errorf("-cpuprofile %q: want ingest, fire or tail", c.o.Profile)
 	}
+	if c.o.CoreLag && !c.w.Capture {
+		return nil, errors.New("-core-lag needs -capture: without a stream the fires are timed on a core subscription already")
+	}
+	if c.o.Timeline < minTimeline {
+		return nil, fmt.Errorf("-timeline %v: at least %v", c.o.Timeline, minTimeline)
+	}
 	if err := c.w.Normalize(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
+
+// minTimeline bounds the lag timeline's resolution: hist.Timeline keeps at
+// most a day of one-second slots, so 10 ms still covers 14 minutes of fires.
+const minTimeline = 10 * time.Millisecond
 
 // smokePreset is -smoke: every contender and phase, small enough that the
 // whole run stays well under 30 seconds on a 2-core machine.
@@ -181,15 +204,13 @@ func bench(ctx context.Context, c *config, logw io.Writer) (*Report, error) {
 		return nil, err
 	}
 	c.o.Log = logw
-	for _, ct := range list {
-		if t, ok := ct.(*timerdContender); ok && t.binary && c.o.TimerdBin == "" {
-			if c.o.TimerdBin, err = buildTimerd(ctx, c.o.OutDir); err != nil {
-				return nil, err
-			}
-		}
+	cleanup, err := buildBinaries(ctx, list, &c.o)
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	rep := &Report{Name: c.o.Name, Started: time.Now(), Command: "go run ./bench " + strings.Join(os.Args[1:], " "),
-		Machine: machine.Describe(), Workload: c.w, Restart: c.o.Restart, NoFire: c.o.NoFire, LoadBefore: machine.LoadAvg()}
+		Machine: machine.Describe(), Workload: c.w, Restart: c.o.Restart, NoFire: c.o.NoFire, LoadBefore: machine.LoadAvg(), TimelineStep: c.o.Timeline}
 	defer func() { rep.LoadAfter = machine.LoadAvg() }()
 	for _, ct := range list {
 		if ctx.Err() != nil {
@@ -203,20 +224,6 @@ func bench(ctx context.Context, c *config, logw io.Writer) (*Report, error) {
 		}
 	}
 	return rep, ctx.Err()
-}
-
-// buildTimerd builds ./cmd/timerd into dir with the go tool.
-func buildTimerd(ctx context.Context, dir string) (string, error) {
-	out, err := filepath.Abs(filepath.Join(dir, "timerd"))
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/timerd")
-	cmd.Dir = moduleRoot()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/timerd: %v\n%s", err, b)
-	}
-	return out, nil
 }
 
 // moduleRoot finds the directory holding go.mod, from the working directory up.

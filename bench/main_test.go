@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,20 +16,7 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seconds-long run; skipped with -short")
 	}
-	out := t.TempDir()
-	var stdout, stderr bytes.Buffer
-	code := run([]string{"-smoke", "-restart", "-isolate=false", "-out", out, "-work", t.TempDir()}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
-	}
-	data, err := os.ReadFile(filepath.Join(out, "smoke.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, stdout := runReport(t, "-smoke", "-restart")
 	if len(rep.Results) != 5 {
 		t.Fatalf("%d results, want 5", len(rep.Results))
 	}
@@ -51,8 +35,8 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s: no restart measured", r.Contender)
 		}
 	}
-	if !strings.Contains(stdout.String(), "| timerd-batch |") {
-		t.Errorf("no table on stdout:\n%s", stdout.String())
+	if !strings.Contains(stdout, "| timerd-batch |") {
+		t.Errorf("no table on stdout:\n%s", stdout)
 	}
 }
 
@@ -73,6 +57,12 @@ func TestFlags(t *testing.T) {
 	}
 	if _, err := flags([]string{"-cpuprofile", "lunch"}, &stderr); err == nil {
 		t.Error("bad -cpuprofile accepted")
+	}
+	if _, err := flags([]string{"-core-lag"}, &stderr); err == nil {
+		t.Error("-core-lag without -capture accepted")
+	}
+	if _, err := flags([]string{"-timeline", "1ms"}, &stderr); err == nil {
+		t.Error("-timeline below 10ms accepted")
 	}
 	if code := run([]string{"-h"}, &stderr, &stderr); code != 0 {
 		t.Errorf("-h exits %d", code)

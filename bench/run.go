@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,8 @@ type Options struct {
 	Restart    bool          // restart each firing contender between ingest and the first due
 	NoFire     bool          // stop after ingest (and cancels and restart): ingest and memory only
 	Grace      time.Duration // wait this long after the last due for fires
+	Timeline   time.Duration // interval of the lag-over-time series
+	CoreLag    bool          // also time each fire's first receipt on a core subscription
 	Profile    string        // "", "ingest", "fire" or "tail": CPU profile that phase (in-process contenders)
 	HeapProf   bool          // heap profile after ingest (in-process contenders)
 	OutDir     string
@@ -28,8 +31,10 @@ type Options struct {
 	WorkDir    string
 	TimerdBin  string
 	TimerdArgs string // more serve flags for timerd-bin*, space-separated
-	Keep       bool   // keep data directories
-	Log        io.Writer
+	// NATSServerBin is the nats-server binary of the *-bin NATS contenders.
+	NATSServerBin string
+	Keep          bool // keep data directories
+	Log           io.Writer
 }
 
 // RestartStats says how long a contender took to come back.
@@ -43,6 +48,7 @@ type RestartStats struct {
 type Result struct {
 	Contender       string        `json:"contender"`
 	About           string        `json:"about"`
+	Placement       string        `json:"placement,omitempty"` // where the server runs, beside the bench client or not
 	Timers          int           `json:"timers"`
 	IngestSeconds   float64       `json:"ingest_seconds"`
 	IngestRate      float64       `json:"ingest_rate"`
@@ -78,7 +84,7 @@ func logf(o *Options, format string, args ...any) {
 // runOne runs the workload against a fresh c and reports.
 func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Result) {
 	began := time.Now()
-	res = Result{Contender: c.Name(), About: c.About(), Timers: w.Timers, HeapPerPending: -1}
+	res = Result{Contender: c.Name(), About: c.About(), Placement: placement(c), Timers: w.Timers, HeapPerPending: -1}
 	defer func() { res.Seconds = time.Since(began).Seconds() }()
 	fail := func(err error) Result {
 		res.Failed = err.Error()
@@ -92,13 +98,22 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 	if !o.Keep {
 		defer os.RemoveAll(dir)
 	}
-	env := &Env{Dir: dir, TimerdBin: o.TimerdBin, TimerdArgs: strings.Fields(o.TimerdArgs), LogDir: o.OutDir, Workload: w}
+	env := &Env{Dir: dir, TimerdBin: o.TimerdBin, TimerdArgs: strings.Fields(o.TimerdArgs), NATSServerBin: o.NATSServerBin,
+		LogDir: o.OutDir, Workload: w}
 	if err := c.Start(ctx, env); err != nil {
 		c.Stop()
 		return fail(fmt.Errorf("start: %w", err))
 	}
-	defer c.Stop()
-	r := &Run{W: w, T: NewTracker(w)}
+	defer func() {
+		if !stopWithin(c, stopLimit) {
+			logf(o, "[%s] stop did not return within %v; left behind (its process ends with the run)", c.Name(), stopLimit)
+			res.Diagnosis = strings.TrimPrefix(res.Diagnosis+"; ", "; ") + fmt.Sprintf("stop did not return within %v", stopLimit)
+		}
+	}()
+	r := &Run{W: w, T: NewTracker(w, o.Timeline)}
+	if o.CoreLag && c.Fires() {
+		r.T.TrackCore()
+	}
 	if r.NC, err = embed.Connect(c.URL(), "bench requests"); err != nil {
 		return fail(err)
 	}
@@ -120,6 +135,13 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 		return fail(fmt.Errorf("observe: %w", err))
 	}
 	defer func() { stopObs() }()
+	if o.CoreLag && c.Fires() {
+		stopCore, err := observeCoreLag(c.URL(), r)
+		if err != nil {
+			return fail(fmt.Errorf("observe core receipts: %w", err))
+		}
+		defer stopCore()
+	}
 
 	res.RSSBefore, res.HeapBefore, _ = c.Memory()
 	// The epoch is the start of ingest: dues are offsets from it.
@@ -170,11 +192,15 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 	}
 	if o.Restart {
 		rs, err := restart(ctx, c, r)
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoRestart):
+			logf(o, "[%s] restart skipped: %v", c.Name(), err)
+		case err != nil:
 			return fail(fmt.Errorf("restart: %w", err))
+		default:
+			res.Restart = rs
+			logf(o, "[%s] restart with %d pending: ready in %.0f ms, firing in %.0f ms", c.Name(), rs.Pending, rs.ReadyMs, rs.FiringMs)
 		}
-		res.Restart = rs
-		logf(o, "[%s] restart with %d pending: ready in %.0f ms, firing in %.0f ms", c.Name(), rs.Pending, rs.ReadyMs, rs.FiringMs)
 	}
 
 	if o.NoFire {
@@ -201,6 +227,25 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 	logf(o, "[%s] fires: %d fired, %d lost, %d dup, %d early, %d after cancel; %.0f/s; lag p50 %.2f p99 %.2f p99.9 %.2f max %.2f ms; %.4f store writes per fire",
 		c.Name(), fs.Fired, fs.Lost, fs.Duplicates, fs.Early, fs.AfterCancel, fs.FireRate, fs.LagP50Ms, fs.LagP99Ms, fs.LagP999Ms, fs.LagMaxMs, res.StoreWritesPerFire)
 	return res
+}
+
+// stopLimit bounds a contender's stop: one whose stop hangs must not hold
+// the run (with -isolate its child process exits after reporting anyway).
+const stopLimit = time.Minute
+
+// stopWithin stops c and says whether that returned within limit.
+func stopWithin(c Contender, limit time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Stop()
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(limit):
+		return false
+	}
 }
 
 // diagnoser is a contender that can say what it holds, for when fires are
@@ -281,12 +326,6 @@ func waitFires(ctx context.Context, c Contender, r *Run, o *Options) (stopTail f
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// inProcess says whether profiling this process profiles the contender.
-func inProcess(c Contender) bool {
-	t, ok := c.(*timerdContender)
-	return !ok || !t.binary
 }
 
 func (o *Options) profile(c Contender, phase string) func() {

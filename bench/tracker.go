@@ -22,13 +22,14 @@ const (
 type Tracker struct {
 	w     *Workload
 	epoch int64 // Unix ns: the start of ingest; due(i) = epoch + DueOffset(i)
+	step  time.Duration
 
 	mu          sync.Mutex
 	state       []uint8
 	fires       []uint8
 	cancelAt    map[int32]int64 // cancel confirmation time of cancelled timers
 	lag         hist.Histogram  // µs, first fire of each timer
-	timeline    *hist.Timeline  // µs by receipt time, from the first due
+	timeline    *hist.Timeline  // µs by receipt time, from the first due, per step
 	fired       int             // timers fired at least once
 	duplicates  int             // fires beyond the first
 	early       int
@@ -38,16 +39,39 @@ type Tracker struct {
 	firstFire   int64
 	lastFire    int64
 	outstanding int // scheduled, not cancelled, not fired: kept as it changes, read often
+
+	// With -core-lag, each timer's first fire as a plain subscription
+	// receives it: as the server reads it from the publisher, before the
+	// stream stores it (stored time minus this is the server's part).
+	coreSeen     []uint8 // nil unless TrackCore
+	coreLag      hist.Histogram
+	coreTimeline *hist.Timeline
+	coreFired    int
 }
 
 // NewTracker allocates the per-timer state and writes every page of it, so
-// the memory it takes is resident before the baseline.
-func NewTracker(w *Workload) *Tracker {
-	t := &Tracker{w: w, state: make([]uint8, w.Timers), fires: make([]uint8, w.Timers), cancelAt: map[int32]int64{}}
+// the memory it takes is resident before the baseline; step is the
+// interval of the lag timeline (<= 0: one second).
+func NewTracker(w *Workload, step time.Duration) *Tracker {
+	if step <= 0 {
+		step = time.Second
+	}
+	t := &Tracker{w: w, step: step, state: make([]uint8, w.Timers), fires: make([]uint8, w.Timers), cancelAt: map[int32]int64{}}
 	for i := 0; i < len(t.state); i += 512 {
 		t.state[i], t.fires[i] = 0, 0
 	}
 	return t
+}
+
+// TrackCore makes the tracker keep core receipts (CoreFire) too; call it
+// before the memory baseline, as NewTracker.
+func (t *Tracker) TrackCore() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.coreSeen = make([]uint8, len(t.state))
+	for i := 0; i < len(t.coreSeen); i += 512 {
+		t.coreSeen[i] = 0
+	}
 }
 
 // Start fixes the epoch: dues are offsets from it.
@@ -55,7 +79,23 @@ func (t *Tracker) Start(epoch time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.epoch = epoch.UnixNano()
-	t.timeline = hist.NewTimeline(t.epoch+int64(t.w.Due), int64(time.Second))
+	t.timeline = hist.NewTimeline(t.epoch+int64(t.w.Due), int64(t.step))
+	t.coreTimeline = hist.NewTimeline(t.epoch+int64(t.w.Due), int64(t.step))
+}
+
+// CoreFire records timer i's fire as seen on a core subscription at recv
+// (Unix ns); only the first receipt of each timer counts.
+func (t *Tracker) CoreFire(i int, recv int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if i < 0 || i >= len(t.coreSeen) || t.coreSeen[i] != 0 {
+		return
+	}
+	t.coreSeen[i] = 1
+	t.coreFired++
+	lag := (recv - (t.epoch + int64(t.w.DueOffset(i)))) / 1e3
+	t.coreLag.Record(lag)
+	t.coreTimeline.Record(recv, lag)
 }
 
 // Due is timer i's nominal fire time (Unix ns).
@@ -161,7 +201,14 @@ type FireStats struct {
 	LagP99Ms    float64      `json:"lag_p99_ms"`
 	LagP999Ms   float64      `json:"lag_p999_ms"`
 	LagMaxMs    float64      `json:"lag_max_ms"`
-	Timeline    []hist.Point `json:"timeline,omitempty"` // µs per second, from the first due
+	Timeline    []hist.Point `json:"timeline,omitempty"` // µs per -timeline step (default a second), from the first due
+	// CoreFired and the CoreLag figures are the first receipts on a core
+	// subscription (-core-lag): the lag before the stream stored the fire.
+	CoreFired    int          `json:"core_fired,omitempty"`
+	CoreLagP50Ms float64      `json:"core_lag_p50_ms,omitempty"`
+	CoreLagP99Ms float64      `json:"core_lag_p99_ms,omitempty"`
+	CoreLagMaxMs float64      `json:"core_lag_max_ms,omitempty"`
+	CoreTimeline []hist.Point `json:"core_timeline,omitempty"`
 }
 
 // Stats summarizes the run so far.
@@ -195,6 +242,11 @@ func (t *Tracker) Stats() FireStats {
 	}
 	if t.timeline != nil {
 		s.Timeline = t.timeline.Points()
+	}
+	if t.coreFired > 0 {
+		s.CoreFired = t.coreFired
+		s.CoreLagP50Ms, s.CoreLagP99Ms, s.CoreLagMaxMs = ms(t.coreLag.Quantile(0.5)), ms(t.coreLag.Quantile(0.99)), ms(t.coreLag.Max())
+		s.CoreTimeline = t.coreTimeline.Points()
 	}
 	return s
 }

@@ -16,7 +16,7 @@ func testWorkload(n int) *Workload {
 
 func TestTrackerCountsEveryOutcome(t *testing.T) {
 	w := testWorkload(6)
-	tr := NewTracker(w)
+	tr := NewTracker(w, time.Second)
 	epoch := time.Unix(1000, 0)
 	tr.Start(epoch)
 	for i := 0; i < 6; i++ {
@@ -50,7 +50,7 @@ func TestTrackerCountsEveryOutcome(t *testing.T) {
 
 func TestTrackerFireRate(t *testing.T) {
 	w := testWorkload(11)
-	tr := NewTracker(w)
+	tr := NewTracker(w, time.Second)
 	tr.Start(time.Unix(0, 0))
 	for i := 0; i < 11; i++ {
 		tr.Scheduled(i, true)

@@ -13,31 +13,54 @@ import (
 	"time"
 )
 
-// Proc is the built timerd binary running as a child process with its
-// embedded NATS server on 127.0.0.1.
+// Proc is a server binary running as a child process on 127.0.0.1: the
+// built timerd with its embedded NATS server (StartProc), or a plain
+// nats-server (StartNATSProc).
 type Proc struct {
 	Path, Dir string
 	Port      int // NATS client port
-	HTTPPort  int // /readyz
+	HTTPPort  int // readiness (and, for timerd, /metrics)
 	Log       io.Writer
-	Extra     []string // more serve flags
+	Extra     []string // more flags after the ones argv makes
 
-	cmd  *exec.Cmd
-	done chan error
+	argv  func(p *Proc) []string // the command line, from the ports and dir
+	ready string                 // HTTP path that answers 200 once the server is ready
+	cmd   *exec.Cmd
+	done  chan error
 }
 
 // StartProc starts `path serve` storing under dir, logging to log (nil:
 // discarded), and waits until it is ready (bounded by ctx and 5 minutes).
 func StartProc(ctx context.Context, path, dir string, log io.Writer, extra ...string) (*Proc, error) {
-	port, err := FreePort()
-	if err != nil {
+	return startProc(ctx, &Proc{Path: path, Dir: dir, Log: log, Extra: extra, argv: timerdArgv, ready: "/readyz"})
+}
+
+func timerdArgv(p *Proc) []string {
+	return []string{"serve",
+		"--listen", "127.0.0.1:" + strconv.Itoa(p.Port),
+		"--http", "127.0.0.1:" + strconv.Itoa(p.HTTPPort),
+		"--data", p.Dir, "--log-level", "warn"}
+}
+
+// StartNATSProc starts the nats-server binary at path with JetStream
+// storing under dir, configured as StartNATS configures the embedded one
+// (server name, 127.0.0.1, defaults otherwise), and waits until /healthz
+// says JetStream is up.
+func StartNATSProc(ctx context.Context, path, dir, name string, log io.Writer) (*Proc, error) {
+	return startProc(ctx, &Proc{Path: path, Dir: dir, Log: log, argv: func(p *Proc) []string {
+		return []string{"-a", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-m", strconv.Itoa(p.HTTPPort),
+			"-js", "-sd", p.Dir, "-n", name}
+	}, ready: "/healthz"})
+}
+
+func startProc(ctx context.Context, p *Proc) (*Proc, error) {
+	var err error
+	if p.Port, err = FreePort(); err != nil {
 		return nil, err
 	}
-	hport, err := FreePort()
-	if err != nil {
+	if p.HTTPPort, err = FreePort(); err != nil {
 		return nil, err
 	}
-	p := &Proc{Path: path, Dir: dir, Port: port, HTTPPort: hport, Log: log, Extra: extra}
 	if err := p.Start(); err != nil {
 		return nil, err
 	}
@@ -48,7 +71,7 @@ func StartProc(ctx context.Context, path, dir string, log io.Writer, extra ...st
 	return p, nil
 }
 
-// URL is the NATS URL of the child's embedded server.
+// URL is the NATS URL of the child (timerd's embedded server, or nats-server).
 func (p *Proc) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(p.Port) }
 
 // Pid is the child's process id (0 when not running).
@@ -62,10 +85,7 @@ func (p *Proc) Pid() int {
 // Start launches the child (again, after Kill or Stop) with the same data
 // and ports; it does not wait for readiness.
 func (p *Proc) Start() error {
-	args := append([]string{"serve",
-		"--listen", "127.0.0.1:" + strconv.Itoa(p.Port),
-		"--http", "127.0.0.1:" + strconv.Itoa(p.HTTPPort),
-		"--data", p.Dir, "--log-level", "warn"}, p.Extra...)
+	args := append(p.argv(p), p.Extra...)
 	cmd := exec.Command(p.Path, args...)
 	out := p.Log
 	if out == nil {
@@ -81,15 +101,15 @@ func (p *Proc) Start() error {
 	return nil
 }
 
-// WaitReady polls /readyz until it answers 200 or total passes.
+// WaitReady polls the readiness path until it answers 200 or total passes.
 func (p *Proc) WaitReady(ctx context.Context, total time.Duration) error {
-	url := "http://127.0.0.1:" + strconv.Itoa(p.HTTPPort) + "/readyz"
+	url := "http://127.0.0.1:" + strconv.Itoa(p.HTTPPort) + p.ready
 	client := &http.Client{Timeout: time.Second}
 	return WaitFor(ctx, total, 5*time.Millisecond, func() error {
 		select {
 		case err := <-p.done:
 			p.done <- err
-			return errors.Join(errors.New("timerd exited"), err)
+			return errors.Join(fmt.Errorf("%s exited", p.Path), err)
 		default:
 		}
 		resp, err := client.Get(url)
