@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/timerd/timerd/api"
-	"github.com/timerd/timerd/internal/node"
 )
 
 // paced is the floor for "publish each timer at its due time into a dedup
@@ -153,7 +152,7 @@ func fireOf(r *Run, i int) *nats.Msg {
 	m.Header[api.HeaderID] = []string{id}
 	m.Header[api.HeaderDue] = []string{api.FormatTime(due)}
 	m.Header[api.HeaderFire] = []string{strconv.Itoa(1)}
-	m.Header[api.HeaderMsgID] = []string{node.MsgID(id, due)}
+	m.Header[api.HeaderMsgID] = []string{api.MsgID(id, due.UnixNano())}
 	return m
 }
 
