@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -114,6 +115,7 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		c.nodeName = name
 	}
 	log = log.With("node", c.nodeName)
+	cleanStop := false // every request and fire finished and was recorded
 	var ns *server.Server
 	var nc *nats.Conn
 	var err error
@@ -164,9 +166,11 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	defer store.Close()
 	if ns != nil {
-		if err := rememberBucket(c.data, bucket); err != nil {
+		stopMemo, err := checkMemo(openCtx, c, bucket, store, log, c.recreateBucket)
+		if err != nil {
 			return err
 		}
+		defer func() { stopMemo(cleanStop) }()
 	}
 	fires, err := jetstream.NewFirePublisher(openCtx, nc, 8192, log)
 	if err != nil {
@@ -211,28 +215,106 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	if err := errors.Join(errSvc, errNode); err != nil {
 		log.Warn("shutdown was not clean; a restart repeats what was in flight (deduplicated by Nats-Msg-Id)", "err", err)
+	} else {
+		cleanStop = fatal == nil
 	}
 	log.Info("stopped")
 	return fatal
 }
 
+// The embedded server's data directory remembers the bucket: that it
+// existed (a missing bucket is then damage, not a first start) and the
+// highest stream sequence seen (a stream that restarts shorter lost
+// records: a truncated block).
+type bucketMemo struct {
+	LastSeq uint64 `json:"last_seq"`
+	// Msgs and Clean: after a clean stop nothing changes the stream until
+	// the next start, so the same last sequence with fewer messages means
+	// the server lost some (it rebuilds a damaged block without them).
+	Msgs  uint64 `json:"msgs"`
+	Clean bool   `json:"clean,omitempty"`
+}
+
+func memoFile(data, bucket string) string { return filepath.Join(data, "timerd-bucket-"+bucket) }
+
 // bucketKnown reports whether the data directory records that the bucket
-// existed: with the embedded server, a missing bucket is then damage, not
-// a first start.
+// existed.
 func bucketKnown(data, bucket string) bool {
-	_, err := os.Stat(filepath.Join(data, "timerd-bucket-"+bucket))
+	_, err := os.Stat(memoFile(data, bucket))
 	return err == nil
 }
 
-func rememberBucket(data, bucket string) error {
-	file := filepath.Join(data, "timerd-bucket-"+bucket)
-	if _, err := os.Stat(file); err == nil {
-		return nil
+func readMemo(data, bucket string) bucketMemo {
+	var m bucketMemo
+	if b, err := os.ReadFile(memoFile(data, bucket)); err == nil {
+		_ = json.Unmarshal(b, &m)
 	}
-	if err := os.WriteFile(file, []byte("the KV bucket "+bucket+" exists in this data directory\n"), 0o640); err != nil {
+	return m
+}
+
+func writeMemo(data, bucket string, m bucketMemo) error {
+	b, _ := json.Marshal(m)
+	tmp := memoFile(data, bucket) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o640); err != nil {
 		return fmt.Errorf("--data %q: %w", data, err)
 	}
-	return nil
+	return os.Rename(tmp, memoFile(data, bucket))
+}
+
+// checkMemo compares the stream with what the data directory saw, and
+// keeps the memo current until ctx ends.
+func checkMemo(ctx context.Context, c *serveConfig, bucket string, store *jetstream.Store, log *slog.Logger, recreated bool) (func(clean bool), error) {
+	in, err := store.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := readMemo(c.data, bucket)
+	if recreated {
+		seen = bucketMemo{}
+	}
+	var msg string
+	switch {
+	case in.LastSeq < seen.LastSeq:
+		msg = fmt.Sprintf("the timers' stream ends at sequence %d, but --data %q saw it reach %d: %d records were lost (a truncated or replaced data block?)",
+			in.LastSeq, c.data, seen.LastSeq, seen.LastSeq-in.LastSeq)
+	case seen.Clean && in.LastSeq == seen.LastSeq && in.Records < seen.Msgs:
+		msg = fmt.Sprintf("the timers' stream holds %d messages, but held %d when timerd stopped cleanly: %d were lost (the server rebuilt a damaged block without them)",
+			in.Records, seen.Msgs, seen.Msgs-in.Records)
+	}
+	if msg != "" {
+		if !c.skipCorrupt {
+			return nil, errors.New(msg + "; start with --skip-corrupt to load what is left")
+		}
+		log.Error(msg + "; starting with what is left (--skip-corrupt)")
+	}
+	if err := writeMemo(c.data, bucket, bucketMemo{LastSeq: in.LastSeq, Msgs: in.Records}); err != nil {
+		return nil, err
+	}
+	record := func(clean bool) {
+		ictx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if in, err := store.Info(ictx); err == nil {
+			if err := writeMemo(c.data, bucket, bucketMemo{LastSeq: in.LastSeq, Msgs: in.Records, Clean: clean}); err != nil {
+				log.Warn("recording the stream's last sequence", "err", err)
+			}
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // owned by runNode: stopped by the returned func
+		defer close(done)
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				record(false)
+			}
+		}
+	}()
+	return func(clean bool) { close(stop); <-done; record(clean) }, nil
 }
 
 func connectExternal(c *serveConfig, log *slog.Logger) (*nats.Conn, error) {

@@ -65,7 +65,7 @@ func (s *Store) Beat(ctx context.Context, m store.Member) error {
 	data, _ := json.Marshal(m)
 	s.writes.Add(1)
 	if _, err := s.kv.Put(ctx, "n."+m.Node, data); err != nil {
-		return fmt.Errorf("heartbeat: %w", gone(err))
+		return fmt.Errorf("heartbeat: %w", s.checkGone(ctx, gone(err)))
 	}
 	return nil
 }

@@ -48,6 +48,9 @@ type EmbeddedConfig struct {
 	// use it. TLSCA also requires each client to present a certificate signed
 	// by that CA. They cannot be combined with a tls block in ConfigFile.
 	TLSCert, TLSKey, TLSCA string
+	// MaxPayload, when not 0, is the server's max_payload (tests of fires
+	// a smaller server cannot take).
+	MaxPayload int32
 	// Insecure lets the client listener bind a non-loopback address while
 	// the server authenticates nobody; without it that is an *OpenListenerError.
 	Insecure bool
@@ -103,6 +106,9 @@ func EmbeddedServerOptions(cfg EmbeddedConfig) (*server.Options, error) {
 	}
 	if opts.ServerName == "" {
 		opts.ServerName = cfg.Name
+	}
+	if cfg.MaxPayload > 0 {
+		opts.MaxPayload = cfg.MaxPayload
 	}
 	// timerd keeps its timers in JetStream, so it is on whatever the file
 	// says; and timerd, not the server, owns SIGINT and SIGTERM.

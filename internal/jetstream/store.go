@@ -200,10 +200,10 @@ func storeErr(err error) error {
 	case errors.As(err, &apiErr) && (apiErr.ErrCode == int(jetstream.JSErrCodeStreamWrongLastSequence) ||
 		apiErr.ErrCode == int(jetstream.JSErrCodeStreamWrongLastSequenceConstant)):
 		return fmt.Errorf("%w: %v", store.ErrFenced, err)
-	case errors.Is(err, ErrNoStream):
-		return fmt.Errorf("%w: %v", store.ErrGone, err)
 	case errors.Is(err, ErrPubClosed):
 		return fmt.Errorf("%w: %v", store.ErrClosed, err)
+	case errors.Is(err, nats.ErrMaxPayload):
+		return fmt.Errorf("%w: %v", store.ErrTooLarge, err)
 	}
 	return err
 }
@@ -237,6 +237,19 @@ func (s *Store) ReadRecord(ctx context.Context, seq uint64) ([]record.Op, error)
 		return nil, fmt.Errorf("record %d (%s): %w", seq, m.Subject, err)
 	}
 	return ops, nil
+}
+
+// checkGone turns err into store.ErrGone when the bucket's stream really
+// is gone: "no responders" alone also happens while a clustered stream
+// elects a leader, so the server is asked.
+func (s *Store) checkGone(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, store.ErrGone) {
+		return err
+	}
+	if _, ierr := s.stream.Info(ctx); errors.Is(ierr, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("%w: %v", store.ErrGone, err)
+	}
+	return err
 }
 
 // gone maps a missing stream to store.ErrGone.

@@ -93,10 +93,14 @@ func (n *Node) surrender(ctx context.Context, ids []int, next func(int) store.Le
 	for !quiet(false) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	var lost []int
+	var lost, unpassed []int
+	var firstErr error
 	for _, h := range hs {
 		l := next(h.d.id)
 		err := ctx.Err()
+		if firstErr != nil {
+			err = firstErr // the store is not answering: do not wait on it once per shard
+		}
 		if err == nil {
 			// Passed on, the next owner starts at once; left as it is, it
 			// waits for this node to be seen lost.
@@ -108,7 +112,10 @@ func (n *Node) surrender(ctx context.Context, ids []int, next func(int) store.Le
 		case errors.Is(err, store.ErrLeaseChanged):
 			lost = append(lost, h.d.id) // taken meanwhile: nothing to pass on
 		case err != nil:
-			n.log.Warn("passing a shard on failed; the next owner takes it once this node is seen gone", "shard", h.d.id, "to", l.Node, "err", err)
+			unpassed = append(unpassed, h.d.id)
+			if firstErr == nil {
+				firstErr = err
+			}
 		case n.cfg.Metrics != nil:
 			n.cfg.Metrics.handoffs.Inc()
 		}
@@ -120,5 +127,8 @@ func (n *Node) surrender(ctx context.Context, ids []int, next func(int) store.Le
 	}
 	if len(lost) > 0 {
 		n.log.Info("shards were taken by other nodes before this node passed them on", "shards", lost)
+	}
+	if len(unpassed) > 0 {
+		n.log.Warn("shards not passed on; other nodes take them once this node is seen gone", "shards", len(unpassed), "err", firstErr)
 	}
 }

@@ -216,7 +216,7 @@ func (n *Node) membership(settled chan<- error) {
 		case ev, ok := <-events:
 			if !ok {
 				if ctx.Err() == nil {
-					n.die(errors.New("the watch of leases and nodes ended (the bucket was deleted?)"))
+					n.die(errors.New("the watch of leases and nodes ended: the connection to NATS closed, or the bucket was deleted"))
 				}
 				return
 			}

@@ -36,6 +36,8 @@ type Options struct {
 	KeepFired     time.Duration
 	Horizon       time.Duration
 	Logger        *slog.Logger
+	// ServerMaxPayload sets the embedded server's max_payload (0: its default).
+	ServerMaxPayload int32
 }
 
 // Node is a running node under test.
@@ -108,7 +110,7 @@ func (n *Node) start(ctx context.Context) error {
 	if n.port != 0 {
 		listen = fmt.Sprintf("127.0.0.1:%d", n.port) // a restart keeps the clients' URL
 	}
-	ns, err := jetstream.StartEmbedded(jetstream.EmbeddedConfig{Listen: listen, DataDir: n.dir, Name: "nodetest"})
+	ns, err := jetstream.StartEmbedded(jetstream.EmbeddedConfig{Listen: listen, DataDir: n.dir, Name: "nodetest", MaxPayload: n.opts.ServerMaxPayload})
 	if err != nil {
 		return err
 	}
@@ -176,6 +178,13 @@ func (n *Node) Stop() {
 		n.Server.WaitForShutdown()
 		n.Server = nil
 	}
+}
+
+// RestartWith is Restart with other options (a smaller server, say).
+func (n *Node) RestartWith(opts Options) {
+	n.tb.Helper()
+	n.opts = opts
+	n.Restart()
 }
 
 // Restart stops the node cleanly and starts it again on the same data and

@@ -101,6 +101,10 @@ const (
 	OpDelete
 	// OpProgress records a recurring timer's fire count and last nominal time.
 	OpProgress
+	// OpFailed sets a stored timer aside (Timer.Failed says why): a fire of
+	// it could not be published. Small on purpose: the definition may be
+	// too large to store again on the server that refused its fire.
+	OpFailed
 )
 
 // Op is one operation of a group record.
@@ -128,6 +132,8 @@ func AppendOps(buf []byte, ops []Op) []byte {
 		case OpProgress:
 			buf = binary.AppendVarint(buf, t.Fires)
 			buf = binary.AppendVarint(buf, t.LastNominal)
+		case OpFailed:
+			buf = appendString(buf, t.Failed)
 		}
 	}
 	return buf
@@ -137,6 +143,9 @@ func AppendOps(buf []byte, ops []Op) []byte {
 func Size(op Op) int {
 	t := op.Timer
 	n := 16 + len(t.ID)
+	if op.Kind == OpFailed {
+		n += 8 + len(t.Failed)
+	}
 	if op.Kind == OpPut {
 		n += 16*10 + len(t.Subject) + len(t.Spec) + len(t.TimeZone) + len(t.Payload) + len(t.Failed) + len(t.Dialect)
 		for _, h := range t.Headers {
@@ -217,6 +226,8 @@ func DecodeOps(data []byte) ([]Op, error) {
 		case OpProgress:
 			op.Timer.Fires = d.varint()
 			op.Timer.LastNominal = d.varint()
+		case OpFailed:
+			op.Timer.Failed = d.string()
 		default:
 			return nil, fmt.Errorf("%w: operation kind %d", ErrCorrupt, op.Kind)
 		}

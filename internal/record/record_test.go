@@ -17,6 +17,7 @@ func sampleOps() []Op {
 		}},
 		{Kind: OpDelete, Timer: &Timer{ID: "gone"}},
 		{Kind: OpProgress, Timer: &Timer{ID: "cron-1", Fires: 12, LastNominal: 99}},
+		{Kind: OpFailed, Timer: &Timer{ID: "big", Failed: "too large for the server"}},
 		{Kind: OpPut, Timer: &Timer{ID: "empty", Subject: "a", Kind: KindCron, Spec: "@daily"}},
 	}
 }

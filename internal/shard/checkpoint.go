@@ -15,12 +15,13 @@ const (
 	// gathered, else when a checkpoint is forced: a purge is a request the
 	// server serves with a pass over the shard's subjects.
 	purgeMinRecords = 64
+	purgeEvery      = 10
 	// Compaction rewrites the live operations of the oldest records when
-	// that frees at least compactRatio times as many records, and at least
-	// compactMinRecords (records.prefix).
-	compactMinRecords = 64
-	compactRatio      = 4
-	compactMaxOps     = 20000 // rewrites per pass, to keep a pass short
+	// that frees at least compactMinDead dead records, for at most
+	// compactPerDead rewritten operations each (records.prefix).
+	compactMinDead = 8
+	compactPerDead = 32
+	compactMaxOps  = 20000 // rewrites per pass, to keep a pass short
 	// A one-shot due this soon is not rewritten: its fire frees its record.
 	compactSkipDue = int64(time.Minute)
 )
@@ -66,8 +67,11 @@ func (s *Shard) Checkpoint(now int64, final bool) {
 		}
 		s.firedSince = false
 	}
+	s.checkpoints++
 	if !s.purgePending {
-		if below := s.recs.collect(final, purgeMinRecords); below > 0 {
+		// Every purgeEvery checkpoints even a few dead records go, so a
+		// quiet shard does not keep them forever.
+		if below := s.recs.collect(final || s.checkpoints%purgeEvery == 0, purgeMinRecords); below > 0 {
 			s.out.PurgeBelow = below
 			s.purgePending = true
 		}
@@ -213,7 +217,7 @@ func (s *Shard) Compact(now int64) {
 	if s.loading || s.broken != nil || now < s.compactAfter || s.compacting > 0 {
 		return
 	}
-	seqs := s.recs.prefix(compactMinRecords, compactRatio, compactMaxOps)
+	seqs := s.recs.prefix(compactMinDead, compactPerDead, compactMaxOps)
 	if len(seqs) == 0 {
 		return
 	}
@@ -249,8 +253,8 @@ func (s *Shard) compactRecord(seq uint64, ops []record.Op, now int64) {
 			}
 		case locLoaded:
 			o := s.tab.obj(i)
-			if e.seq != seq && o.progSeq != seq {
-				continue
+			if e.seq != seq && o.progSeq != seq || o.rec.Failed != "" {
+				continue // a failed timer may be too large to store again: it stays where it is
 			}
 			if o.oneShot() && o.handle != 0 && o.fireAt < now+compactSkipDue {
 				continue

@@ -42,13 +42,13 @@ type pendingOp struct {
 	fire    *fire // opTriggered, opProgress of a trigger, opSetAside
 }
 
-// write queues p and sends what the queue allows.
+// write queues p; Ready turns the queue into records, so everything one
+// driver step decides (a whole batch of one shard) goes out together.
 func (s *Shard) write(p pendingOp) {
 	if e, ok := s.tab.live(p.ref); ok {
 		e.writing++
 	}
 	s.queue = append(s.queue, p)
-	s.flush()
 }
 
 // flush turns queued operations into records while fewer than
@@ -100,7 +100,8 @@ func (s *Shard) Acked(now int64, id uint64, seq uint64, err error) {
 	delete(s.inflight, id)
 	if err == nil {
 		s.recs.add(seq)
-	} else if s.broken == nil {
+	} else if !errors.Is(err, store.ErrTooLarge) && s.broken == nil {
+		// (Too large is refused before it is sent: nothing landed.)
 		// Memory may now differ from the store (a write that timed out may
 		// have landed): nothing more is decided until the driver reloads.
 		s.broken = err
@@ -123,7 +124,6 @@ func (s *Shard) Acked(now int64, id uint64, seq uint64, err error) {
 	for _, r := range settled {
 		s.unpark(r, now)
 	}
-	s.flush()
 }
 
 // failOp answers an operation whose record was not stored.
@@ -137,8 +137,12 @@ func (s *Shard) failOp(p pendingOp, err error) {
 		return
 	}
 	code, why := api.CodeNotReady, "was not stored"
-	if errors.Is(err, store.ErrFenced) {
+	switch {
+	case errors.Is(err, store.ErrFenced):
 		why = "was not stored: another node owns its shard now"
+	case errors.Is(err, store.ErrTooLarge):
+		s.fail(p.tok, api.Errorf(api.CodeTooLarge, "timer %q is too large to store on this NATS server (%v)", p.op.Timer.ID, err))
+		return
 	}
 	s.fail(p.tok, api.Errorf(code, "timer %q %s (%v); retry (the request is idempotent)", p.op.Timer.ID, why, err))
 }
@@ -229,17 +233,21 @@ func (s *Shard) apply(p pendingOp, seq uint64, now int64) {
 		if s.tab.obj(i) != p.obj {
 			return
 		}
-		s.release(i)
-		rec.Revision = e.rev // clients see the revision they knew
-		e.seq = seq
-		s.recs.hold(seq)
+		o := p.obj
 		if e.loc == locFiring {
 			e.loc = locLoaded
 			s.counts.Firing--
 			s.counts.Loaded++
-			s.count(p.obj.rec)
+			s.count(o.rec)
 		}
-		s.place(i, rec, p.obj, now, false)
+		if o.failSeq != 0 {
+			s.recs.drop(o.failSeq)
+		}
+		o.failSeq = seq
+		s.recs.hold(seq)
+		cp := *o.rec
+		cp.Failed = rec.Failed
+		s.place(i, &cp, o, now, false)
 	}
 }
 

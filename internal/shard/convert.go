@@ -34,6 +34,7 @@ type object struct {
 	ackedFires    int64  // occurrences acknowledged, and the nominal time
 	ackedNominal  int64  // of the latest: the progress to record
 	progSeq       uint64 // record holding its latest stored Progress
+	failSeq       uint64 // record holding the OpFailed that set it aside
 	dirty         bool   // progress not yet recorded
 }
 
@@ -120,9 +121,14 @@ func (s *Shard) release(i uint32) {
 		e.seq = 0
 	}
 	if e.loc == locLoaded || e.loc == locFiring {
-		if o := s.tab.obj(i); o.progSeq != 0 {
+		o := s.tab.obj(i)
+		if o.progSeq != 0 {
 			s.recs.drop(o.progSeq)
 			o.progSeq = 0
+		}
+		if o.failSeq != 0 {
+			s.recs.drop(o.failSeq)
+			o.failSeq = 0
 		}
 	}
 }

@@ -339,9 +339,6 @@ func (s *Shard) setAside(f *fire, now int64, err error) {
 		s.fail(f.trigger, api.Errorf(api.CodeBadRequest, "timer %q: %s; it was set aside", f.rec.ID, reason))
 		f.hasTok = false
 	}
-	o := f.obj
-	cp := *o.rec
-	cp.Failed, cp.Revision = reason, 0
-	cp.Fires, cp.LastNominal = o.ackedFires, o.ackedNominal
-	s.write(pendingOp{op: record.Op{Kind: record.OpPut, Timer: &cp}, ref: f.ref, kind: opSetAside, obj: o, fire: f})
+	s.write(pendingOp{op: record.Op{Kind: record.OpFailed, Timer: &record.Timer{ID: f.rec.ID, Failed: reason}},
+		ref: f.ref, kind: opSetAside, obj: f.obj, fire: f})
 }

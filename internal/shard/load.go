@@ -32,12 +32,8 @@ func (s *Shard) Apply(seq uint64, ops []record.Op) {
 				s.release(i)
 				s.leave(i)
 			}
-			if s.firedByMark(r, seq) {
-				if found {
-					s.tab.remove(i)
-				}
-				continue
-			}
+			// One-shots the mark shows as fired are dropped at Loaded: a
+			// later OpFailed may say this one was set aside instead.
 			if !found {
 				i = s.tab.add(id, r.Kind, locFree)
 			}
@@ -64,6 +60,34 @@ func (s *Shard) Apply(seq uint64, ops []record.Op) {
 				s.leave(i)
 				s.tab.remove(i)
 			}
+		case record.OpFailed:
+			if !found {
+				continue
+			}
+			e := &s.tab.ents[i]
+			var o *object
+			switch e.loc {
+			case locNear: // a plain one-shot so far: load it to hold its failure
+				rec := decodeDef(s.tab.nearDef(i))
+				rec.Revision = e.rev
+				s.leave(i)
+				o = &object{rec: rec}
+				s.tab.setObject(i, o)
+				e.loc = locLoaded
+				s.counts.Loaded++
+			case locLoaded:
+				o = s.tab.obj(i)
+			default:
+				continue
+			}
+			cp := *o.rec
+			cp.Failed = op.Timer.Failed
+			o.rec = &cp
+			if o.failSeq != 0 {
+				s.recs.drop(o.failSeq)
+			}
+			o.failSeq = seq
+			s.recs.hold(seq)
 		case record.OpProgress:
 			if !found || s.tab.ents[i].loc != locLoaded {
 				continue // the timer is gone: a replay ignores its progress
@@ -83,10 +107,22 @@ func (s *Shard) Apply(seq uint64, ops []record.Op) {
 	}
 }
 
-// firedByMark says the one-shot r, whose Put is in record seq, fired
-// before the shard's mark was written.
-func (s *Shard) firedByMark(r *record.Timer, seq uint64) bool {
-	return !r.Kind.Recurring() && !r.Paused && r.Failed == "" && seq <= s.mark.Seq && r.Due <= s.mark.Through
+// markedFired says entry i, being loaded, is a one-shot that fired before
+// the shard's mark was written: its Put is in a record <= Mark.Seq and it
+// was due <= Mark.Through (paused and set-aside ones never count as fired).
+func (s *Shard) markedFired(i uint32) bool {
+	e := &s.tab.ents[i]
+	if e.kind.Recurring() || e.seq > s.mark.Seq || e.due > s.mark.Through {
+		return false
+	}
+	switch e.loc {
+	case locNear:
+		return true
+	case locLoaded:
+		r := s.tab.obj(i).rec
+		return !r.Paused && r.Failed == ""
+	}
+	return false
 }
 
 // Loaded ends a load at now: entries are armed, recurring timers catch up
@@ -99,6 +135,12 @@ func (s *Shard) Loaded(now, replayThrough int64) {
 	for i := range s.tab.ents {
 		e := &s.tab.ents[i]
 		if e.loc == locFree {
+			continue
+		}
+		if s.markedFired(uint32(i)) {
+			s.release(uint32(i))
+			s.leave(uint32(i))
+			s.tab.remove(uint32(i))
 			continue
 		}
 		s.countTimer(e.kind)

@@ -84,18 +84,23 @@ func (r *records) collect(force bool, min int) uint64 {
 }
 
 // prefix chooses records to compact: the longest run of the oldest
-// records in which rewriting the live operations frees at least ratio
-// times as many records as it rewrites, and at least minRecords records,
-// with at most maxOps live operations. It returns the records holding
-// those operations (none when no run qualifies).
-func (r *records) prefix(minRecords, ratio, maxOps int) []uint64 {
-	best, ops := -1, 0
+// records in which at least minDead records are dead and rewriting the live
+// operations costs at most perDead of them for each dead record freed
+// (they go out grouped, dozens to a record), with at most maxOps live
+// operations in all. It returns the records holding those operations (none
+// when no run qualifies).
+func (r *records) prefix(minDead, perDead, maxOps int) []uint64 {
+	best, ops, dead := -1, 0, 0
 	for k, seq := range r.order {
-		ops += int(r.live[seq])
+		live := int(r.live[seq])
+		if live == 0 {
+			dead++
+		}
+		ops += live
 		if ops > maxOps {
 			break
 		}
-		if n := k + 1; n >= minRecords && n >= ratio*ops {
+		if dead >= minDead && ops <= perDead*dead {
 			best = k
 		}
 	}

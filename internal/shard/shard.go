@@ -182,6 +182,7 @@ type Shard struct {
 	compacting int        // compaction reads outstanding
 	scratch    []entryRef // of Promote
 
+	checkpoints  int   // Checkpoint calls, for the periodic forced purge
 	markPending  bool  // a mark is being written
 	purgePending bool  // a purge is being done
 	firedSince   bool  // a one-shot completed since the last mark
@@ -214,6 +215,7 @@ func (s *Shard) ID() int { return s.cfg.ID }
 
 // Ready returns what is to be done and starts gathering anew.
 func (s *Shard) Ready() Ready {
+	s.flush()
 	r := s.out
 	s.out = Ready{}
 	return r
