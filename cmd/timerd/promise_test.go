@@ -87,6 +87,20 @@ func httpStatus(url string) int {
 	return resp.StatusCode
 }
 
+// cpuTime is the user and system CPU time process pid has used.
+func cpuTime(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
 // The KV stream deleted while timerd runs: the node says so and exits
 // non-zero (no spinning, no zombie); restarted on the same data it refuses
 // to begin on an empty bucket silently, and does with --recreate-bucket.
@@ -193,6 +207,18 @@ func TestUnreachableNATSAndSIGTERM(t *testing.T) {
 		}
 		return nil
 	})
+	nc, err := nats.Connect(ns.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []client.Timer
+	for i := range 200 {
+		batch = append(batch, client.Timer{ID: fmt.Sprint("due-", i), Subject: "due.x", In: time.Second + time.Duration(i)*20*time.Millisecond})
+	}
+	if _, err := client.New(nc).Batch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
 	ns.stop()
 	nodetest.Eventually(t, 10*time.Second, func() error {
 		if c := httpStatus(base + "/readyz"); c != 503 {
@@ -202,6 +228,12 @@ func TestUnreachableNATSAndSIGTERM(t *testing.T) {
 	})
 	if c := httpStatus(base + "/healthz"); c != 200 {
 		t.Fatalf("/healthz %d", c)
+	}
+	// Fenced and disconnected, with timers due: it waits, it does not spin.
+	before := cpuTime(t, r.cmd.Process.Pid)
+	time.Sleep(2 * time.Second)
+	if used := cpuTime(t, r.cmd.Process.Pid) - before; used > 500*time.Millisecond {
+		t.Fatalf("used %v of CPU in 2s while NATS was down", used)
 	}
 	start := time.Now()
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
