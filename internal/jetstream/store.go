@@ -84,23 +84,35 @@ func OpenStore(ctx context.Context, nc *nats.Conn, cfg StoreConfig) (*Store, err
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(cfg.Replicas, 1),
 	}
+	// Nodes start together and a clustered stream needs a moment to elect
+	// its leader: transient errors are retried until ctx ends.
 	var kv jetstream.KeyValue
-	if cfg.MustExist {
-		kv, err = js.KeyValue(ctx, cfg.Bucket)
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			return nil, fmt.Errorf("%w: %q (its stream KV_%s is gone)", ErrNoBucket, cfg.Bucket, cfg.Bucket)
+	var stream jetstream.Stream
+	for attempt := 0; ; attempt++ {
+		kv, stream, err = openBucket(ctx, js, kvcfg, cfg.MustExist)
+		if err == nil || errors.Is(err, ErrNoBucket) || !transient(err) || ctx.Err() != nil {
+			break
 		}
-	} else {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, kvcfg)
+		cfg.Logger.Debug("opening the bucket; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, time.Second)):
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("KV bucket %q: %w", cfg.Bucket, err)
+		return nil, err
 	}
-	stream, err := js.Stream(ctx, "KV_"+cfg.Bucket)
-	if err != nil {
-		return nil, fmt.Errorf("KV bucket %q stream: %w", cfg.Bucket, err)
+	var shards int
+	for attempt := 0; ; attempt++ {
+		shards, err = loadShardCount(ctx, kv, cfg.Shards)
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, time.Second)):
+		}
 	}
-	shards, err := loadShardCount(ctx, kv, cfg.Shards)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +130,38 @@ func OpenStore(ctx context.Context, nc *nats.Conn, cfg StoreConfig) (*Store, err
 		shards: shards, pub: pub, maxMsg: int(min(nc.MaxPayload(), 1<<20)) - 4096,
 		skipCorrupt: cfg.SkipCorrupt, log: cfg.Logger,
 	}, nil
+}
+
+// openBucket finds the bucket, or creates it when it is missing (and may
+// be).
+func openBucket(ctx context.Context, js jetstream.JetStream, kvcfg jetstream.KeyValueConfig, mustExist bool) (jetstream.KeyValue, jetstream.Stream, error) {
+	kv, err := js.KeyValue(ctx, kvcfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		if mustExist {
+			return nil, nil, fmt.Errorf("%w: %q (its stream KV_%s is gone)", ErrNoBucket, kvcfg.Bucket, kvcfg.Bucket)
+		}
+		kv, err = js.CreateKeyValue(ctx, kvcfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, kvcfg.Bucket) // another node made it meanwhile
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("KV bucket %q: %w", kvcfg.Bucket, err)
+	}
+	stream, err := js.Stream(ctx, "KV_"+kvcfg.Bucket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("KV bucket %q stream: %w", kvcfg.Bucket, err)
+	}
+	return kv, stream, nil
+}
+
+// transient reports whether err may go away by itself: no responders (a
+// stream electing its leader), a timeout, JetStream not ready.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.As(err, &apiErr) && apiErr.Code == 503
 }
 
 type clusterConfig struct {
@@ -210,8 +254,12 @@ func storeErr(err error) error {
 
 // Write implements store.Store.
 func (s *Store) Write(f store.Fence, ops []record.Op, done store.WriteFunc) error {
-	msg := nats.NewMsg(s.subject + "t." + strconv.Itoa(f.Shard) + "." + nuid.Next())
+	key := nuid.Next()
+	msg := nats.NewMsg(s.subject + "t." + strconv.Itoa(f.Shard) + "." + key)
 	s.fenced(msg, f)
+	// Sent again after a reconnect, a record that had landed is answered
+	// as a duplicate with its sequence: stored once whatever happens.
+	msg.Header["Nats-Msg-Id"] = []string{key}
 	msg.Data = record.AppendOps(make([]byte, 0, 256), ops)
 	if len(msg.Data) > s.maxMsg+4096 {
 		return fmt.Errorf("%w: %d bytes", store.ErrTooLarge, len(msg.Data))

@@ -43,9 +43,9 @@ func (n *Node) leave(ctx context.Context) error {
 	return n.store.Leave(lctx, n.cfg.Name)
 }
 
-// surrender passes the shards on: nothing new is decided or fired on them;
-// fires in flight and writes get their outcome (bounded by ctx); the final
-// mark and progress are written; then each lease goes to next(shard), which
+// surrender passes the shards on: nothing new is decided on them; their
+// writes get their outcome and the final mark and progress are written
+// (bounded by ctx); then each lease goes to next(shard), which
 // fences this node out. A shard whose lease cannot be passed on is
 // reloaded by the next round of decisions, since its wheel entries were
 // dropped.
@@ -72,11 +72,12 @@ func (n *Node) surrender(ctx context.Context, ids []int, next func(int) store.Le
 	if !ok {
 		deadline = time.Now().Add(5 * time.Second)
 	}
-	firesBy := time.Now().Add(time.Until(deadline) / 3)
-	quiet := func(wantFires bool) bool {
+	// Fires in flight need not finish: the final mark stays below them, so
+	// the next owner fires them again, with the same dedup id.
+	quiet := func() bool {
 		for _, h := range hs {
 			h.d.mu.Lock()
-			busy := h.d.core == h.core && (h.core.WritesInFlight() > 0 || h.core.MarkPending() || wantFires && h.core.FiresInFlight() > 0)
+			busy := h.d.core == h.core && (h.core.WritesInFlight() > 0 || h.core.MarkPending())
 			h.d.mu.Unlock()
 			if busy {
 				return false
@@ -84,13 +85,10 @@ func (n *Node) surrender(ctx context.Context, ids []int, next func(int) store.Le
 		}
 		return true
 	}
-	for !quiet(true) && time.Now().Before(firesBy) {
-		time.Sleep(5 * time.Millisecond)
-	}
 	for _, h := range hs {
 		h.d.stepCore(h.core, func(c *shard.Shard, now int64) { c.Checkpoint(now, true) })
 	}
-	for !quiet(false) && time.Now().Before(deadline) {
+	for !quiet() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	var lost, unpassed []int

@@ -225,10 +225,15 @@ func (n *Node) membership(settled chan<- error) {
 		case <-tick.C:
 		case <-n.loads:
 		}
-		if first && time.Now().Before(settleAt) {
+		settling := first && time.Now().Before(settleAt)
+		err := n.reconcile(ctx, settling)
+		if settling {
+			if err != nil && ctx.Err() == nil {
+				n.die(err)
+				return
+			}
 			continue
 		}
-		err := n.reconcile(ctx)
 		if first {
 			first = false
 			settled <- err
@@ -333,8 +338,11 @@ func (n *Node) alive(v *view, name string) bool {
 	return ok && !p.m.Leaving && n.healthOf(&p, v.now) != lost
 }
 
-// reconcile makes one round of decisions and carries them out.
-func (n *Node) reconcile(ctx context.Context) error {
+// reconcile makes one round of decisions and carries them out. While
+// settling (just started, other nodes seem alive) it takes only the shards
+// handed to it by name, not free ones hashing would give it: the watch may
+// not show every live node yet.
+func (n *Node) reconcile(ctx context.Context, settling bool) error {
 	if !n.Healthy() || n.closing.Load() {
 		return nil
 	}
@@ -366,7 +374,7 @@ func (n *Node) reconcile(ctx context.Context) error {
 		// Claim what hashing gives this node when the lease is free or its
 		// holder lost, and what was handed (or held by an earlier instance
 		// of this node) whatever hashing says here.
-		if !(l.Node == me || v.wanted(s) == me && (l.Node == "" || !n.alive(&v, l.Node))) {
+		if !(l.Node == me || !settling && v.wanted(s) == me && (l.Node == "" || !n.alive(&v, l.Node))) {
 			continue
 		}
 		newLease := store.Lease{Node: me, Instance: n.instance, From: l.Node}

@@ -214,8 +214,23 @@ const ioWorkers = 4
 // scheduled now fires on time (or with an error: the name is in use, the
 // store cannot be read).
 func (n *Node) Start(ctx context.Context) error {
-	if err := n.register(ctx); err != nil {
-		return err
+	// The store may need a moment (a clustered stream electing its
+	// leader): registering is retried for a while, except a name in use.
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		err := n.register(rctx)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, ErrNameInUse) || rctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-rctx.Done():
+			return err
+		case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, time.Second)):
+		}
 	}
 	for range ioWorkers {
 		n.wg.Add(1)

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/timerd/timerd/internal/nodetest"
+)
+
+// natsCluster is three NATS servers with JetStream, routed to each other,
+// in the test process, each restartable on its own ports and store.
+type natsCluster struct {
+	t       *testing.T
+	opts    []server.Options
+	servers []*server.Server
+}
+
+func startNATSCluster(t *testing.T) *natsCluster {
+	t.Helper()
+	c := &natsCluster{t: t}
+	routePorts := []int{freePort(t), freePort(t), freePort(t)}
+	var routes []string
+	for _, p := range routePorts {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
+	for i := range 3 {
+		o := server.Options{ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: freePort(t), NoSigs: true,
+			JetStream: true, StoreDir: t.TempDir(),
+			Cluster: server.ClusterOpts{Name: "timerd-test", Host: "127.0.0.1", Port: routePorts[i]}}
+		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		c.opts = append(c.opts, o)
+	}
+	c.servers = make([]*server.Server, 3)
+	for i := range 3 {
+		c.start(i, false)
+	}
+	for i := range 3 {
+		if !c.servers[i].ReadyForConnections(20 * time.Second) {
+			t.Fatal("nats-server did not start")
+		}
+	}
+	t.Cleanup(func() {
+		for i := range c.servers {
+			c.stop(i)
+		}
+	})
+	// JetStream is ready once a meta leader is elected.
+	nodetest.Eventually(t, 30*time.Second, func() error {
+		for _, s := range c.servers {
+			if s.JetStreamIsLeader() {
+				return nil
+			}
+		}
+		return fmt.Errorf("no JetStream meta leader yet")
+	})
+	return c
+}
+
+func (c *natsCluster) start(i int, wait bool) {
+	o := c.opts[i]
+	s, err := server.NewServer(&o)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	go s.Start()
+	if wait && !s.ReadyForConnections(20*time.Second) {
+		c.t.Fatal("nats-server did not restart")
+	}
+	c.servers[i] = s
+}
+
+func (c *natsCluster) stop(i int) {
+	if s := c.servers[i]; s != nil {
+		s.Shutdown()
+		s.WaitForShutdown()
+		c.servers[i] = nil
+	}
+}
+
+func (c *natsCluster) urls() string {
+	var us []string
+	for _, o := range c.opts {
+		us = append(us, fmt.Sprintf("nats://127.0.0.1:%d", o.Port))
+	}
+	return strings.Join(us, ",")
+}
+
+// index of the server named name.
+func (c *natsCluster) index(name string) int {
+	for i, o := range c.opts {
+		if o.ServerName == name {
+			return i
+		}
+	}
+	c.t.Fatalf("no server %q", name)
+	return -1
+}
+
+// Three timerd nodes on a three-server NATS cluster with R3 streams: a
+// NATS server is killed and restarted, then the server leading the KV
+// stream; every timer is stored exactly once and none early.
+func TestNATSClusterServerFailures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes and a NATS cluster")
+	}
+	cl := startNATSCluster(t)
+	nc, err := nats.Connect(cl.urls(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, name := range []string{"a", "b", "c"} {
+		joinNode(t, cl.urls(), name, "--replicas", "3")
+	}
+	waitNodes(t, nc, "a", "b", "c")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	stream := dedupStream(t, ctx, nc, "R3FIRES", "r3.>", 3)
+	fc := scheduleSpread(t, ctx, nc, stream, "r3", 4000, time.Now().Add(2*time.Second), 14*time.Second)
+
+	nodetest.Eventually(t, 30*time.Second, func() error {
+		if n := fc.stored(ctx); n < 400 {
+			return fmt.Errorf("%d stored", n)
+		}
+		return nil
+	})
+	cl.stop(1) // a NATS server goes down and comes back
+	time.Sleep(2 * time.Second)
+	cl.start(1, true)
+
+	nodetest.Eventually(t, 30*time.Second, func() error {
+		if n := fc.stored(ctx); n < 2000 {
+			return fmt.Errorf("%d stored", n)
+		}
+		return nil
+	})
+	var kvs string
+	nodetest.Eventually(t, 30*time.Second, func() error {
+		var err error
+		kvs, err = jsStream(ctx, nc, "KV_timerd")
+		return err
+	})
+	leader := cl.index(kvs)
+	cl.stop(leader) // the server leading the timers' stream
+	time.Sleep(2 * time.Second)
+	cl.start(leader, true)
+
+	worst := fc.verify(ctx, 90*time.Second)
+	t.Logf("largest lag %v", worst)
+}
+
+// jsStream names the server leading stream name.
+func jsStream(ctx context.Context, nc *nats.Conn, name string) (string, error) {
+	js, err := nc.JetStream()
+	if err != nil {
+		return "", err
+	}
+	info, err := js.StreamInfo(name, nats.Context(ctx))
+	if err != nil {
+		return "", err
+	}
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		return "", fmt.Errorf("stream %s has no leader", name)
+	}
+	return info.Cluster.Leader, nil
+}
