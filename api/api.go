@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -67,6 +68,28 @@ const (
 // MsgIDPrefix starts every Nats-Msg-Id of a fire: "timerd.<id>.<Unix nanoseconds
 // of the nominal time>".
 const MsgIDPrefix = "timerd."
+
+// A tenant's timers are stored under internal ids "<account> <id>": client
+// ids never hold a space, so the two parts never mix, and the same id in
+// two accounts is two timers. The operator's timers (requests that did
+// not cross an account import) keep their ids as they are.
+
+// JoinID is the internal id of timer id of tenant ("" for the operator).
+func JoinID(tenant, id string) string {
+	if tenant == "" {
+		return id
+	}
+	return tenant + " " + id
+}
+
+// SplitID is JoinID's inverse: the tenant ("" for the operator) and the
+// id its owner knows.
+func SplitID(internal string) (tenant, id string) {
+	if i := strings.IndexByte(internal, ' '); i >= 0 {
+		return internal[:i], internal[i+1:]
+	}
+	return "", internal
+}
 
 // MsgID is the Nats-Msg-Id of the occurrence of timer id at nominal (Unix
 // nanoseconds): a function of the two alone, the same on every node and
@@ -319,6 +342,8 @@ type Stats struct {
 	Failed int64 `json:"failed"`
 	// ByKind counts timers by kind (in, at, cron, repeat).
 	ByKind map[string]int64 `json:"by_kind,omitempty"`
+	// Tenants counts timers by tenant account (operator only).
+	Tenants map[string]int64 `json:"tenants,omitempty"`
 	// Healthy: the node's own heartbeat is stored (else it fires nothing).
 	Healthy bool `json:"healthy"`
 	// Nodes is the registry as this node sees it.
@@ -348,6 +373,7 @@ type ClusterStats struct {
 	Failed    int64            `json:"failed"`
 	Fired     uint64           `json:"fired"`
 	ByKind    map[string]int64 `json:"by_kind,omitempty"`
+	Tenants   map[string]int64 `json:"tenants,omitempty"`
 	Missing   []string         `json:"missing,omitempty"` // live nodes that did not answer
 }
 

@@ -36,7 +36,7 @@ import (
 // serveConfig is everything `timerd serve` takes.
 type serveConfig struct {
 	listen, data, natsURL, httpAddr, nodeName, prefix, logLevel       string
-	allow                                                             string
+	allow, rules, tenantPrefix, operatorAccount                       string
 	maxPayload, maxBatch, shards, replicas                            int
 	keepFired, tick, markInterval, shutdownTimeout, leaseTTL, horizon time.Duration
 	heartbeat                                                         time.Duration
@@ -56,7 +56,10 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.httpAddr, "http", "", "serve /healthz, /readyz and /metrics on this address (e.g. 127.0.0.1:8080)")
 	fs.StringVar(&c.nodeName, "node", "", "node name, unique among live nodes; a node restarted under its name takes its shards back at once (default: host name plus a random suffix, kept in --data when NATS is embedded)")
 	fs.StringVar(&c.prefix, "api-prefix", api.DefaultPrefix, "API subject prefix; also names the KV bucket")
-	fs.StringVar(&c.allow, "allow-subjects", ">", "comma-separated subject filters fires may be published to")
+	fs.StringVar(&c.allow, "allow-subjects", ">", "comma-separated subject filters the operator's fires may be published to (requests that cross no account import; tenants: --rules)")
+	fs.StringVar(&c.rules, "rules", "", "tenants' rules file (JSON): per account and user, the fire subjects allowed and limits; reloaded on SIGHUP (docs/security.md)")
+	fs.StringVar(&c.tenantPrefix, "tenant-prefix", "tenants", "a tenant's fires go to <prefix>.<account>.<subject> in timerd's account: export each account's part to it")
+	fs.StringVar(&c.operatorAccount, "operator-account", "", "timerd's own account: requests that name it in Nats-Request-Info are the operator's")
 	fs.IntVar(&c.maxPayload, "max-payload", api.DefaultPayload, "largest timer payload in bytes")
 	fs.IntVar(&c.maxBatch, "max-batch", api.DefaultMaxBatch, "most timers in one batch request")
 	fs.IntVar(&c.shards, "shards", 256, "shard count, used only when the bucket is first created (shards are what nodes share)")
@@ -186,8 +189,16 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	metrics.Bind(reg, n)
 	nd.Store(n)
+	var rules *service.Rules
+	if c.rules != "" {
+		if rules, err = service.LoadRules(c.rules); err != nil {
+			_ = n.Close(context.Background())
+			return err
+		}
+	}
 	svc, err := service.Start(nc, n, service.Config{Prefix: c.prefix, MaxPayload: c.maxPayload, MaxBatch: c.maxBatch,
-		AllowSubjects: splitList(c.allow), Version: version, Logger: log, Metrics: metrics})
+		AllowSubjects: splitList(c.allow), Version: version, Logger: log, Metrics: metrics,
+		Rules: rules, TenantPrefix: c.tenantPrefix, OperatorAccount: c.operatorAccount})
 	if err != nil {
 		_ = n.Close(context.Background())
 		return err
@@ -198,12 +209,22 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	log.Info("timerd ready", "nats", where, "api", c.prefix+".>", "bucket", store.Bucket(), "shards", store.Shards())
 
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var fatal error
-	select {
-	case <-ctx.Done():
-	case fatal = <-n.Fatal():
-	case <-connClosed:
-		fatal = errors.New("the connection to NATS was closed for good; nothing can fire: exiting so a supervisor restarts timerd")
+	for running := true; running; {
+		select {
+		case <-hup:
+			reloadRules(c, svc, log)
+		case <-ctx.Done():
+			running = false
+		case fatal = <-n.Fatal():
+			running = false
+		case <-connClosed:
+			fatal = errors.New("the connection to NATS was closed for good; nothing can fire: exiting so a supervisor restarts timerd")
+			running = false
+		}
 	}
 	log.Info("shutting down")
 	down, cancelDown := context.WithTimeout(context.Background(), c.shutdownTimeout)
@@ -220,6 +241,22 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return fatal
+}
+
+// reloadRules reads --rules again (SIGHUP); a file that does not load
+// leaves the rules in force.
+func reloadRules(c *serveConfig, svc *service.Service, log *slog.Logger) {
+	if c.rules == "" {
+		log.Info("SIGHUP: there is no --rules file to reload")
+		return
+	}
+	r, err := service.LoadRules(c.rules)
+	if err != nil {
+		log.Error("reloading --rules failed; the rules in force stay", "err", err)
+		return
+	}
+	svc.SetRules(r)
+	log.Info("--rules reloaded", "file", c.rules)
 }
 
 // The embedded server's data directory remembers the bucket: that it

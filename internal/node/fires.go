@@ -146,8 +146,9 @@ func fireMsg(f shard.Fire) *nats.Msg {
 	for _, h := range r.Headers {
 		m.Header[h.Key] = append(m.Header[h.Key], h.Value)
 	}
-	v := make([]string, 4) // one allocation for the four values
-	v[0], v[1], v[2], v[3] = r.ID, api.FormatTime(time.Unix(0, f.Nominal)), strconv.FormatInt(f.Number, 10), api.MsgID(r.ID, f.Nominal)
+	_, id := api.SplitID(r.ID) // a tenant's timer: its id as the tenant knows it
+	v := make([]string, 4)     // one allocation for the four values
+	v[0], v[1], v[2], v[3] = id, api.FormatTime(time.Unix(0, f.Nominal)), strconv.FormatInt(f.Number, 10), api.MsgID(id, f.Nominal)
 	m.Header[api.HeaderID] = v[0:1:1]
 	m.Header[api.HeaderDue] = v[1:2:2]
 	m.Header[api.HeaderFire] = v[2:3:3]

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -170,9 +171,15 @@ func (n *Node) List(ctx context.Context, prefix, cursor string, limit int) (api.
 
 // ListIDs returns up to limit of the smallest ids after after with prefix,
 // among the timers of the shards this node serves.
+// A prefix without a space lists the operator's timers only: a tenant's
+// ids hold a space (api.JoinID), and it lists its own with its prefix.
 func (n *Node) ListIDs(prefix, after string, limit int) []string {
 	page := make([]string, 0, limit)
+	operator := !strings.Contains(prefix, " ")
 	consider := func(id []byte) {
+		if operator && bytes.IndexByte(id, ' ') >= 0 {
+			return
+		}
 		if len(page) == limit && string(id) >= page[limit-1] {
 			return
 		}

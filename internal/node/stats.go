@@ -71,6 +71,12 @@ func (n *Node) Stats(ctx context.Context) api.Stats {
 				s.ByKind[record.Kind(k).String()] += v
 			}
 		}
+		for t, v := range cs.ByTenant {
+			if s.Tenants == nil {
+				s.Tenants = map[string]int64{}
+			}
+			s.Tenants[t] += v
+		}
 	}
 	s.Scheduled = s.Timers - s.Paused - s.Failed
 	n.wheelMu.Lock()

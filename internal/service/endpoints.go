@@ -20,11 +20,16 @@ import (
 
 func (s *Service) schedule(ctx context.Context, req micro.Request) (any, error) {
 	now := time.Now()
+	c := callerFrom(ctx)
 	f, perr := fromHeaders(req.Headers(), req.Data())
 	if perr != nil {
 		return nil, perr
 	}
+	f.tenant = c.tenant != ""
 	r, perr := s.limits.build(f, now)
+	if perr == nil {
+		perr = s.admit(c, &r, f.name)
+	}
 	if perr != nil {
 		if reply, ok := s.retried(ctx, f, perr); ok {
 			return reply, nil
@@ -60,11 +65,16 @@ func (s *Service) batch(ctx context.Context, req micro.Request) (any, error) {
 	results := make([]api.BatchResult, len(items))
 	reqs := make([]shard.Request, 0, len(items))
 	at := make([]int, 0, len(items))
+	c := callerFrom(ctx)
 	for i := range items {
 		f, perr := fromItem(&items[i])
+		f.tenant = c.tenant != ""
 		var r shard.Request
 		if perr == nil {
 			r, perr = s.limits.build(&f, now)
+			if perr == nil {
+				perr = s.admit(c, &r, f.name)
+			}
 			if perr != nil {
 				if reply, ok := s.retried(ctx, &f, perr); ok {
 					results[i] = api.BatchResult{ScheduleReply: reply}
@@ -112,8 +122,9 @@ func (s *Service) retried(ctx context.Context, f *fields, perr *api.Error) (api.
 	if f.id == "" || perr.Code != api.CodeBadRequest {
 		return api.ScheduleReply{}, false
 	}
-	v, err := s.route(ctx, f.id, opRetried, func() (any, error) {
-		r, ok := s.node.Retried(ctx, f.id, f.hash())
+	id := api.JoinID(callerFrom(ctx).tenant, f.id)
+	v, err := s.route(ctx, id, opRetried, func() (any, error) {
+		r, ok := s.node.Retried(ctx, id, f.hash())
 		if !ok {
 			return nil, nil
 		}
@@ -130,7 +141,7 @@ func (s *Service) retried(ctx context.Context, f *fields, perr *api.Error) (api.
 // Timer-Expected-Revision.
 func (s *Service) guarded(op string, local func(context.Context, string, shard.CallOptions) (any, error)) func(context.Context, micro.Request) (any, error) {
 	return func(ctx context.Context, req micro.Request) (any, error) {
-		id, err := idOf(req)
+		id, err := idOf(ctx, req)
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +158,7 @@ func (s *Service) guarded(op string, local func(context.Context, string, shard.C
 }
 
 func (s *Service) get(ctx context.Context, req micro.Request) (any, error) {
-	id, err := idOf(req)
+	id, err := idOf(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +185,7 @@ func upcomingOf(h map[string][]string) (int, *api.Error) {
 }
 
 func (s *Service) trigger(ctx context.Context, req micro.Request) (any, error) {
-	id, err := idOf(req)
+	id, err := idOf(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +209,7 @@ func (s *Service) list(ctx context.Context, req micro.Request) (any, error) {
 		}
 		limit = n
 	}
-	return s.listAll(ctx, given[1], given[2], limit)
+	return s.listAll(ctx, callerFrom(ctx).tenant, given[1], given[2], limit)
 }
 
 func (s *Service) stats(ctx context.Context, _ micro.Request) (any, error) {

@@ -234,10 +234,17 @@ func (s *Service) localList(ctx context.Context, prefix, after string, limit int
 // page (the smallest ids after the cursor), and the pages are merged. A
 // shard no node served while the pages were made would leave a hole, so
 // that is a 503 to retry.
-func (s *Service) listAll(ctx context.Context, prefix, cursor string, limit int) (any, error) {
+func (s *Service) listAll(ctx context.Context, tenant, prefix, cursor string, limit int) (any, error) {
 	after, err := node.DecodeCursor(cursor)
 	if err != nil {
 		return nil, err
+	}
+	if tenant != "" {
+		// A tenant's ids all start with its account: its page is theirs.
+		prefix = api.JoinID(tenant, prefix)
+		if after != "" {
+			after = api.JoinID(tenant, after)
+		}
 	}
 	mine, err := s.localList(ctx, prefix, after, limit+1)
 	if err != nil {
@@ -311,6 +318,12 @@ func (s *Service) statsAll(ctx context.Context) api.Stats {
 		cl.Fired += o.Fired
 		for k, v := range o.ByKind {
 			cl.ByKind[k] += v
+		}
+		for k, v := range o.Tenants {
+			if cl.Tenants == nil {
+				cl.Tenants = map[string]int64{}
+			}
+			cl.Tenants[k] += v
 		}
 	}
 	add(st)

@@ -28,6 +28,7 @@ type fields struct {
 	id, subject, in, at, cron, repeat, zone, start, end string
 	maxFires, misfire, jitter, replace, expected        string
 	dialect, dryRun                                     string
+	tenant                                              bool // a tenant's request: --rules apply, not --allow-subjects
 	headers                                             []record.Header
 	payload                                             []byte
 	name                                                func(header string) string
@@ -211,7 +212,7 @@ func badf(format string, args ...any) *api.Error {
 func (l *limits) build(f *fields, now time.Time) (shard.Request, *api.Error) {
 	n := f.name
 	var req shard.Request
-	if err := l.checkSubject(n(api.HeaderSubject), f.subject); err != nil {
+	if err := l.checkSubject(n(api.HeaderSubject), f.subject, f.tenant); err != nil {
 		return req, err
 	}
 	id := f.id

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,6 +43,16 @@ type Config struct {
 	Version          string
 	Logger           *slog.Logger
 	Metrics          *node.Metrics // requests handed to other nodes are counted (nil: none)
+	// TenantPrefix starts the subjects a tenant's fires are published to
+	// in timerd's account: <TenantPrefix>.<account>.<subject> (default
+	// "tenants"). Export each account's part to that account only.
+	TenantPrefix string
+	// OperatorAccount names timerd's own account, whose requests are the
+	// operator's even with Nats-Request-Info (default: none).
+	OperatorAccount string
+	// Rules are the tenants' rules (nil: every tenant may use any subject
+	// of its own, without limits). SetRules replaces them.
+	Rules *Rules
 }
 
 // Service is the running micro service.
@@ -63,7 +74,44 @@ type Service struct {
 	svcMu   sync.Mutex // guards svc: the public endpoints are withdrawn while the node is unhealthy
 	nodeSub *nats.Subscription
 	stop    chan struct{}
-	bg      sync.WaitGroup // followShards, followHealth
+	bg      sync.WaitGroup // followShards, followHealth, followCounts
+
+	rulesPtr atomic.Pointer[Rules]
+	rates    rates
+	countsMu sync.Mutex       // guards counts
+	counts   map[string]int64 // timers by tenant over the cluster, as last gathered
+}
+
+// SetRules replaces the tenants' rules (a --rules reload).
+func (s *Service) SetRules(r *Rules) { s.rulesPtr.Store(r) }
+
+func (s *Service) rules() *Rules { return s.rulesPtr.Load() }
+
+// followCounts gathers the tenants' timer counts from every node every few
+// seconds, for MaxTimers.
+func (s *Service) followCounts() {
+	defer s.bg.Done()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		if r := s.rules(); r == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st := s.statsAll(ctx)
+		cancel()
+		if len(st.Cluster.Missing) > 0 {
+			continue // a partial sum would forgive
+		}
+		s.countsMu.Lock()
+		s.counts = st.Cluster.Tenants
+		s.countsMu.Unlock()
+	}
 }
 
 // Start registers the micro service and its endpoints on nc.
@@ -98,6 +146,9 @@ func Start(nc *nats.Conn, n *node.Node, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.TenantPrefix == "" {
+		cfg.TenantPrefix = "tenants"
+	}
 	s := &Service{nc: nc, cfg: cfg, node: n, slots: make(chan struct{}, cfg.MaxInFlight), log: cfg.Logger,
 		limits: limits{prefix: cfg.Prefix, maxPayload: cfg.MaxPayload, serverMax: int(min(cfg.ServerMaxPayload, math.MaxInt32)),
 			allow: cfg.AllowSubjects},
@@ -118,9 +169,11 @@ func Start(nc *nats.Conn, n *node.Node, cfg Config) (*Service, error) {
 	}
 	s.nodeSub = sub
 	events := make(chan shardEvent, 4*n.Shards()+64)
-	s.bg.Add(2)
+	s.rulesPtr.Store(cfg.Rules)
+	s.bg.Add(3)
 	go s.followShards(events, s.stop)
 	go s.followHealth()
+	go s.followCounts()
 	n.OnShard(func(id int, serving bool) { events <- shardEvent{id, serving} })
 	// The endpoints answer once the server has their subscriptions.
 	if err := nc.Flush(); err != nil {
@@ -273,12 +326,20 @@ func (s *Service) handler(h func(context.Context, micro.Request) (any, error)) m
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-s.slots }()
-			reply, err := h(s.deadlines.forRequest(), req)
+			c, perr := callerOf(req.Headers(), s.cfg.OperatorAccount)
+			if perr == nil {
+				perr = s.limitRate(c)
+			}
+			if perr != nil {
+				s.respondError(req, perr)
+				return
+			}
+			reply, err := h(withCaller(s.deadlines.forRequest(), c), req)
 			if err != nil {
 				s.respondError(req, err)
 				return
 			}
-			data, err := json.Marshal(reply)
+			data, err := json.Marshal(s.outward(c, reply))
 			if err != nil {
 				s.respondError(req, err)
 				return
@@ -317,8 +378,9 @@ func (s *Service) errorMsg(err error) *nats.Msg {
 	}}
 }
 
-// idOf reads the Timer-Id header of cancel, get, pause, resume and trigger.
-func idOf(req micro.Request) (string, *api.Error) {
+// idOf reads the Timer-Id header of cancel, get, pause, resume and
+// trigger: the internal id of the caller's timer.
+func idOf(ctx context.Context, req micro.Request) (string, *api.Error) {
 	id, err := header(req, api.HeaderID)
 	if err != nil {
 		return "", err
@@ -326,7 +388,7 @@ func idOf(req micro.Request) (string, *api.Error) {
 	if err := CheckID(api.HeaderID, id); err != nil {
 		return "", err
 	}
-	return id, nil
+	return api.JoinID(callerFrom(ctx).tenant, id), nil
 }
 
 // header reads a request header case-insensitively, trimmed. nats.go keeps

@@ -158,7 +158,7 @@ func (s *Shard) apply(p pendingOp, seq uint64, now int64) {
 	switch p.kind {
 	case opCreate:
 		if e.seq != 0 && e.loc != locFired {
-			s.uncountTimer(e.kind) // the replaced one
+			s.uncountTimer(i, e.kind) // the replaced one
 		}
 		s.disarm(i)
 		s.release(i)
@@ -167,7 +167,7 @@ func (s *Shard) apply(p pendingOp, seq uint64, now int64) {
 		}
 		e.seq = seq
 		s.recs.hold(seq)
-		s.countTimer(rec.Kind)
+		s.countTimer(i, rec.Kind)
 		s.counts.Created++
 		s.place(i, rec, nil, now, true)
 		if p.hasTok {

@@ -137,7 +137,7 @@ func (s *Shard) release(i uint32) {
 func (s *Shard) forget(i uint32) {
 	e := &s.tab.ents[i]
 	if e.seq != 0 && e.loc != locFired {
-		s.uncountTimer(e.kind)
+		s.uncountTimer(i, e.kind)
 	}
 	s.disarm(i)
 	s.release(i)
@@ -222,14 +222,36 @@ func (s *Shard) uncount(rec *record.Timer) {
 	}
 }
 
-func (s *Shard) countTimer(k record.Kind) {
+func (s *Shard) countTimer(i uint32, k record.Kind) {
 	s.counts.Timers++
 	s.counts.ByKind[k]++
+	if t := s.tenantOf(i); t != "" {
+		if s.counts.ByTenant == nil {
+			s.counts.ByTenant = make(map[string]int64)
+		}
+		s.counts.ByTenant[t]++
+	}
 }
 
-func (s *Shard) uncountTimer(k record.Kind) {
+func (s *Shard) uncountTimer(i uint32, k record.Kind) {
 	s.counts.Timers--
 	s.counts.ByKind[k]--
+	if t := s.tenantOf(i); t != "" {
+		if s.counts.ByTenant[t]--; s.counts.ByTenant[t] == 0 {
+			delete(s.counts.ByTenant, t)
+		}
+	}
+}
+
+// tenantOf is the tenant of entry i's id ("" for the operator's).
+func (s *Shard) tenantOf(i uint32) string {
+	id := s.tab.id(i)
+	for k, c := range id {
+		if c == ' ' {
+			return string(id[:k])
+		}
+	}
+	return ""
 }
 
 // entryQualifies says a stored timer is kept as a far or near entry, not

@@ -313,7 +313,7 @@ func (s *Shard) Fired(now int64, id uint64, err error, permanent bool) {
 // remembered only to recognize a retry of the request that made it.
 func (s *Shard) complete(i uint32, now int64) {
 	e := &s.tab.ents[i]
-	s.uncountTimer(e.kind)
+	s.uncountTimer(i, e.kind)
 	s.release(i)
 	s.leave(i)
 	e.loc = locFired

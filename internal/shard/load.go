@@ -143,7 +143,7 @@ func (s *Shard) Loaded(now, replayThrough int64) {
 			s.tab.remove(uint32(i))
 			continue
 		}
-		s.countTimer(e.kind)
+		s.countTimer(uint32(i), e.kind)
 		switch e.loc {
 		case locNear:
 			def := s.tab.nearDef(uint32(i))

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"maps"
 	"time"
 
 	"github.com/timerd/timerd/api"
@@ -132,6 +133,7 @@ func (r *Ready) Empty() bool {
 type Counts struct {
 	Timers    int64 // scheduled, paused and failed
 	ByKind    [5]int64
+	ByTenant  map[string]int64 // timers of each tenant (api.JoinID), the operator's left out
 	Paused    int64
 	Failed    int64
 	Far, Near int64
@@ -224,6 +226,7 @@ func (s *Shard) Ready() Ready {
 // Counts returns the shard's figures.
 func (s *Shard) Counts() Counts {
 	c := s.counts
+	c.ByTenant = maps.Clone(s.counts.ByTenant)
 	c.Records, c.Dead = int64(len(s.recs.order)), int64(s.recs.dead)
 	return c
 }
