@@ -290,6 +290,9 @@ func readMemo(data, bucket string) bucketMemo {
 }
 
 func writeMemo(data, bucket string, m bucketMemo) error {
+	if err := os.MkdirAll(data, 0o750); err != nil {
+		return fmt.Errorf("--data %q: %w", data, err)
+	}
 	b, _ := json.Marshal(m)
 	tmp := memoFile(data, bucket) + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o640); err != nil {

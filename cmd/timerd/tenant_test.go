@@ -82,15 +82,38 @@ func startTenants(t *testing.T) *tenantSetup {
 	ts := &tenantSetup{url: fmt.Sprintf("nats://127.0.0.1:%d", port), rules: filepath.Join(dir, "rules.json")}
 	write(ts.rules, tenantRules)
 	ts.proc = startRun(t, "serve", "--nats-config", conf, "--user", "timerd", "--password-file", filepath.Join(dir, "pw"),
-		"--data", filepath.Join(dir, "data"), "--rules", ts.rules, "--log-level", "warn", "--mark-interval", "200ms")
+		"--data", filepath.Join(dir, "data"), "--rules", ts.rules, "--log-level", "warn", "--mark-interval", "200ms", "--node", "t1")
+	// A second node on the same NATS: requests are handed between the two,
+	// and each keeps its caller.
+	nodetest.Eventually(t, 30*time.Second, func() error {
+		nc, err := ts.connect("timerd", "timerd-secret")
+		if err != nil {
+			return fmt.Errorf("%v; stderr: %s", err, ts.proc.stderr)
+		}
+		nc.Close()
+		return nil
+	})
+	startRun(t, "serve", "--nats", ts.url, "--user", "timerd", "--password-file", filepath.Join(dir, "pw"),
+		"--rules", ts.rules, "--log-level", "warn", "--mark-interval", "200ms", "--node", "t2")
 	nodetest.Eventually(t, 30*time.Second, func() error {
 		nc, err := ts.connect("alice", "a")
 		if err != nil {
-			return err
+			return fmt.Errorf("%v; stderr: %s", err, ts.proc.stderr)
 		}
 		defer nc.Close()
-		_, err = clusterStats(nc)
-		return err
+		op, err := ts.connect("timerd", "timerd-secret")
+		if err != nil {
+			return err
+		}
+		defer op.Close()
+		st, err := clusterStats(op)
+		if err != nil {
+			return err
+		}
+		if st.Cluster == nil || st.Cluster.Nodes != 2 {
+			return fmt.Errorf("cluster %+v", st.Cluster)
+		}
+		return nil
 	})
 	return ts
 }
