@@ -184,17 +184,29 @@ func codeOf(err error) int {
 }
 
 // within runs fn and fails the test with every goroutine's stack if it
-// has not returned after d: the way a deadlock shows up here.
+// has not returned after d: the way a deadlock shows up here. Call it on
+// the test's goroutine; elsewhere use bounded.
 func within(t testing.TB, d time.Duration, what string, fn func()) {
+	t.Helper()
+	if !bounded(t, d, what, fn) {
+		t.FailNow()
+	}
+}
+
+// bounded is within for any goroutine: it reports a hang (t.Errorf) and
+// answers false instead of stopping the test.
+func bounded(t testing.TB, d time.Duration, what string, fn func()) bool {
 	t.Helper()
 	done := make(chan struct{})
 	go func() { defer close(done); fn() }()
 	select {
 	case <-done:
+		return true
 	case <-time.After(d):
 		var b strings.Builder
 		_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
-		t.Fatalf("%s did not return in %v (deadlock?); goroutines:\n%s", what, d, b.String())
+		t.Errorf("%s did not return in %v (deadlock?); goroutines:\n%s", what, d, b.String())
+		return false
 	}
 }
 
