@@ -8,6 +8,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ import (
 // the rest are settled at once. fail decides a fire's error.
 type fakePub struct {
 	ackDelay time.Duration
+
+	count atomic.Int64 // len(sent), read without the lock by pollers
 
 	mu    sync.Mutex // guards everything below
 	sent  []sentFire // every fire that was published (not failed), in order
@@ -88,6 +91,7 @@ func (p *fakePub) Publish(msg *nats.Msg, done func(error)) (bool, error) {
 	}
 	if err == nil {
 		p.sent = append(p.sent, sentFire{id: msg.Header.Get(api.HeaderID), msgID: msgID, due: due, at: now})
+		p.count.Store(int64(len(p.sent)))
 	}
 	p.mu.Unlock()
 	if !strings.HasPrefix(msg.Subject, "js.") {
@@ -115,6 +119,13 @@ func (p *fakePub) fires() []sentFire {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]sentFire(nil), p.sent...)
+}
+
+// firesFrom is a copy of what was published from the i-th fire on.
+func (p *fakePub) firesFrom(i int) []sentFire {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]sentFire(nil), p.sent[i:]...)
 }
 
 // firesOf is what was published of timer id.
