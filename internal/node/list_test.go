@@ -162,7 +162,14 @@ func TestListDoesNotStallFires(t *testing.T) {
 	if with.pages == 0 {
 		t.Fatal("no list page was made during the fires: the test measured nothing")
 	}
-	if bound := 3*without.maxGap + 100*time.Millisecond; with.maxGap > bound {
+	// Generous: other test processes share the CPUs, and the list's own
+	// work competes for them. What it catches is a stall of a walk under
+	// a lock, as List did before issue 10 (every timer under the node's lock).
+	slack := 250 * time.Millisecond
+	if raceEnabled {
+		slack = time.Second
+	}
+	if bound := 4*without.maxGap + slack; with.maxGap > bound {
 		t.Errorf("a full list stalled the fires for %v (without it the longest gap was %v; bound %v)", with.maxGap, without.maxGap, bound)
 	}
 }
