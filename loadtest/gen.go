@@ -353,7 +353,7 @@ func (g *Generator) outcome(a *action, m *nats.Msg, err error) {
 	case a.op == "cancel" && code == api.CodeNotFound:
 		// Fired already, or an earlier attempt cancelled it: either way
 		// nothing of it may fire after now.
-		g.model.Cancelled(a.id, now.UnixNano())
+		g.model.Cancelled(a.id, now.UnixNano(), fmt.Sprintf("cancel 404 at %s (attempt %d)", clock(now), a.attempt))
 		g.count(func(s *GenStats) { s.Cancelled++ })
 	case a.op != "cancel" && a.kind == kindRepeat && code == api.CodeBadRequest && a.start < now.UnixNano():
 		// Sent (or resent) after its own start: timerd validates before it
@@ -390,7 +390,7 @@ func (g *Generator) count(f func(*GenStats)) {
 
 func (g *Generator) succeeded(a *action, m *nats.Msg, now time.Time) {
 	if a.op == "cancel" {
-		g.model.Cancelled(a.id, now.UnixNano())
+		g.model.Cancelled(a.id, now.UnixNano(), fmt.Sprintf("cancel ok at %s (attempt %d)", clock(now), a.attempt))
 		g.count(func(s *GenStats) { s.Cancelled++ })
 		return
 	}

@@ -42,9 +42,9 @@ func TestVerdictCancels(t *testing.T) {
 	m.Confirmed("late-cancel", kindAt, []int64{10 * sec}, nil, sec, "create")
 	m.Confirmed("early-cancel", kindAt, []int64{10 * sec}, nil, sec, "create")
 	m.Confirmed("broken", kindAt, []int64{10 * sec}, nil, sec, "create")
-	m.Cancelled("late-cancel", 11*sec) // after its due: it may fire
-	m.Cancelled("early-cancel", 5*sec) // before: it must not, and does not
-	m.Cancelled("broken", 5*sec)       // before, but it fires: a violation
+	m.Cancelled("late-cancel", 11*sec, "") // after its due: it may fire
+	m.Cancelled("early-cancel", 5*sec, "") // before: it must not, and does not
+	m.Cancelled("broken", 5*sec, "")       // before, but it fires: a violation
 	m.Fire("late-cancel", 10*sec, MsgID("late-cancel", 10*sec), 10*sec)
 	m.Fire("broken", 10*sec, MsgID("broken", 10*sec), 10*sec)
 	v := m.Verdict()

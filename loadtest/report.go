@@ -27,23 +27,26 @@ type ProgressPoint struct {
 
 // Report is the load test's outcome.
 type Report struct {
-	Name      string          `json:"name"`
-	Started   time.Time       `json:"started"`
-	Command   string          `json:"command"`
-	Machine   machine.Machine `json:"machine"`
-	Target    string          `json:"target"`
-	Stream    string          `json:"stream,omitempty"`
-	Late      time.Duration   `json:"late_ns"`
-	Gen       GenConfig       `json:"gen"`
-	Stats     GenStats        `json:"stats"`
-	Verdict   Verdict         `json:"verdict"`
-	Faults    []FaultEvent    `json:"faults,omitempty"`
+	Name    string          `json:"name"`
+	Started time.Time       `json:"started"`
+	Command string          `json:"command"`
+	Machine machine.Machine `json:"machine"`
+	Target  string          `json:"target"`
+	Stream  string          `json:"stream,omitempty"`
+	Late    time.Duration   `json:"late_ns"`
+	Gen     GenConfig       `json:"gen"`
+	Stats   GenStats        `json:"stats"`
+	Verdict Verdict         `json:"verdict"`
+	Faults  []FaultEvent    `json:"faults,omitempty"`
+	// FaultLag is the lag of the fires due while a fault lasted (any of them).
+	FaultLag  *LagFigures     `json:"fault_lag,omitempty"`
 	Progress  []ProgressPoint `json:"progress"`
 	LiveFired int             `json:"live_fired"`          // distinct fires the live consumer saw
 	Recounted int             `json:"recounted,omitempty"` // messages re-read from the stream
 	Passed    bool            `json:"passed"`
 	Failure   string          `json:"failure,omitempty"`
 	Seconds   float64         `json:"seconds"`
+	TargetUp  float64         `json:"target_up_s"` // from the start to the target's being up; the load's times count from there
 }
 
 // Summary is the final report in a few lines of text.
@@ -73,6 +76,12 @@ func (r *Report) Summary() string {
 	}
 	for _, f := range r.Faults {
 		fmt.Fprintf(&b, "  fault at %.1fs: %s %s %s\n", f.At, f.Kind, f.Detail, f.Error)
+		if f.Lag != nil {
+			fmt.Fprintf(&b, "    fires due %.1fs-%.1fs: %s\n", f.At, f.Until, f.Lag)
+		}
+	}
+	if r.FaultLag != nil {
+		fmt.Fprintf(&b, "  during faults: %s\n", r.FaultLag)
 	}
 	if r.Failure != "" {
 		fmt.Fprintf(&b, "  %s\n", r.Failure)
@@ -93,6 +102,11 @@ func (r *Report) Markdown() string {
 	b.WriteString("```\n" + r.Summary() + "```\n\n")
 	fmt.Fprintf(&b, "![lag](%s-lag.svg)\n\n![rates](%s-rates.svg)\n", r.Name, r.Name)
 	return b.String()
+}
+
+// String is the figures in a line.
+func (l LagFigures) String() string {
+	return fmt.Sprintf("%d fires, lag p50 %.2f ms, p99 %.2f ms, max %.2f ms", l.Fires, l.P50Ms, l.P99Ms, l.MaxMs)
 }
 
 func (r *Report) marks() []chart.Mark {
