@@ -63,7 +63,7 @@ func (r *Report) Summary() string {
 	fmt.Fprintf(&b, "  lag p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%d fires of timers confirmed only after their due time left out)\n",
 		v.LagP50Ms, v.LagP99Ms, v.LagP999Ms, v.LagMaxMs, v.PastDue)
 	s := r.Stats
-	fmt.Fprintf(&b, "  requests: %d created, %d cancelled, %d replaced, %d retries, %d gave up, %d stale recurring retries, %d rejected", s.Created, s.Cancelled, s.Replaced, s.Retries, s.GaveUp, s.StaleRetries, s.Rejected)
+	fmt.Fprintf(&b, "  requests: %d created, %d cancelled, %d replaced, %d retries, %d gave up, %d stale and %d finished recurring retries, %d rejected", s.Created, s.Cancelled, s.Replaced, s.Retries, s.GaveUp, s.StaleRetries, s.FinishedRetries, s.Rejected)
 	if s.FirstReject != "" {
 		fmt.Fprintf(&b, " (first: %s)", s.FirstReject)
 	}
