@@ -26,6 +26,7 @@ func (t *Target) startCluster(ctx context.Context, o *Options) error {
 		return fmt.Errorf("nats-server: %w", err)
 	}
 	t.ns, t.URL = ns, ns.ClientURL()
+	t.logDir, t.logName = o.OutDir, o.Name
 	t.cluster, err = embed.StartCluster(ctx, embed.ClusterConfig{Bin: o.Spawn, URL: t.URL, Nodes: o.Nodes, Prefix: o.Gen.Prefix,
 		LogDir: o.OutDir, LogName: o.Name, Extra: strings.Fields(o.TimerdArgs)})
 	if err != nil {
@@ -39,6 +40,7 @@ func (t *Target) startCluster(ctx context.Context, o *Options) error {
 // node is back, registered normal, and the shards are held by the nodes
 // hashing gives them. The detail names the node and times each step.
 func (t *Target) faultNode(ctx context.Context, k int, kind string, fc FaultConfig) (string, error) {
+	t.noteExits() // before this fault's own kill or stop hides an exit
 	p := t.cluster.Nodes[k%len(t.cluster.Nodes)]
 	began := time.Now()
 	detail := p.Name + ": "
@@ -80,6 +82,27 @@ func (t *Target) faultNode(ctx context.Context, k int, kind string, fc FaultConf
 	}
 	detail += fmt.Sprintf("; ready %v and whole %v after that", ready.Round(time.Millisecond), time.Since(back).Round(time.Millisecond))
 	return detail, nil
+}
+
+// noteExits records every node whose process ended by itself (a crash, a
+// fatal error) since the last look, with where its log is; a fault's own
+// kill or stop is not one.
+func (t *Target) noteExits() {
+	if t.cluster == nil {
+		return
+	}
+	for _, p := range t.cluster.Nodes {
+		done, err := p.Exited()
+		key := fmt.Sprintf("%s pid %d", p.Name, p.Pid())
+		if !done || t.exitSeen[key] {
+			continue
+		}
+		if t.exitSeen == nil {
+			t.exitSeen = map[string]bool{}
+		}
+		t.exitSeen[key] = true
+		t.Exits = append(t.Exits, fmt.Sprintf("%s exited by itself (%v); its log: %s", key, err, filepath.Join(t.logDir, t.logName+"-"+p.Name+".log")))
+	}
 }
 
 // closeCluster stops the nodes, then the NATS server they were on.

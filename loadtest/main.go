@@ -327,7 +327,10 @@ func loadtest(ctx context.Context, o *Options, logw io.Writer) *Report {
 	rep.Stats = gen.Stats()
 	rep.Verdict = model.Verdict()
 	rep.FaultLag = faultLag(model, loadStart, rep.Faults)
-	rep.Passed = !rep.Verdict.Failed(o.Stream != "") && rep.Stats.Rejected == 0 && rep.Failure == "" && genErr == nil
+	t.noteExits()
+	rep.Exits = t.Exits
+	rep.Passed = !rep.Verdict.Failed(o.Stream != "") && rep.Stats.Rejected == 0 && rep.Failure == "" && genErr == nil &&
+		len(rep.Exits) == 0 && (t.cluster == nil || faultErrors(rep.Faults) == 0)
 	if genErr != nil && rep.Failure == "" {
 		rep.Failure = "generator: " + genErr.Error()
 	}
@@ -350,6 +353,18 @@ func faultLag(model *Model, loadStart time.Time, faults []FaultEvent) *LagFigure
 	}
 	lag := model.LagDue(all...)
 	return &lag
+}
+
+// faultErrors counts faults that failed; for a cluster that includes one
+// after which the cluster was not whole again.
+func faultErrors(faults []FaultEvent) int {
+	n := 0
+	for _, f := range faults {
+		if f.Error != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -38,6 +38,8 @@ type Report struct {
 	Stats   GenStats        `json:"stats"`
 	Verdict Verdict         `json:"verdict"`
 	Faults  []FaultEvent    `json:"faults,omitempty"`
+	// Exits are timerd nodes that ended by themselves (a cluster).
+	Exits []string `json:"exits,omitempty"`
 	// FaultLag is the lag of the fires due while a fault lasted (any of them).
 	FaultLag  *LagFigures     `json:"fault_lag,omitempty"`
 	Progress  []ProgressPoint `json:"progress"`
@@ -79,6 +81,9 @@ func (r *Report) Summary() string {
 		if f.Lag != nil {
 			fmt.Fprintf(&b, "    fires due %.1fs-%.1fs: %s\n", f.At, f.Until, f.Lag)
 		}
+	}
+	for _, e := range r.Exits {
+		fmt.Fprintf(&b, "  node %s\n", e)
 	}
 	if r.FaultLag != nil {
 		fmt.Fprintf(&b, "  during faults: %s\n", r.FaultLag)

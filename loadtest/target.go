@@ -23,10 +23,17 @@ import (
 type Target struct {
 	URL string
 
-	inproc     *embed.Timerd
-	proc       *embed.Proc
-	cluster    *embed.Cluster // -nodes: the nodes, on ns
-	ns         *server.Server
+	inproc  *embed.Timerd
+	proc    *embed.Proc
+	cluster *embed.Cluster // -nodes: the nodes, on ns
+	ns      *server.Server
+	logDir  string // where the nodes log, and the file prefix
+	logName string
+	// Exits are the nodes that ended by themselves; exitSeen keys them by
+	// name and pid. Written by the fault runner, then (once it has
+	// returned) by the end of the run.
+	Exits      []string
+	exitSeen   map[string]bool
 	logFile    *os.File
 	dir        string // data of a timerd this process started
 	restartCmd string

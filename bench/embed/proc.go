@@ -146,6 +146,21 @@ func (p *Proc) WaitReady(ctx context.Context, total time.Duration) error {
 	})
 }
 
+// Exited says whether the child has ended on its own (not by Kill or
+// Stop), and how: its wait error.
+func (p *Proc) Exited() (bool, error) {
+	if p.cmd == nil {
+		return false, nil
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err // Kill and Stop still find it
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
 // Signal sends sig to the child.
 func (p *Proc) Signal(sig syscall.Signal) error {
 	if p.cmd == nil || p.cmd.Process == nil {
