@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+
+	"github.com/timerd/timerd/bench/embed"
 )
 
 // buildBinaries builds, with the go tool and into a temporary directory,
@@ -20,24 +20,26 @@ func buildBinaries(ctx context.Context, list []Contender, o *Options) (cleanup f
 	dir := ""
 	for _, ct := range list {
 		p, ok := ct.(placed)
-		if !ok || p.Binary() == "" || *targets[p.Binary()] != "" {
+		if !ok {
 			continue
 		}
-		if dir == "" {
-			if dir, err = os.MkdirTemp(o.WorkDir, "timerd-bench-bin-"); err != nil {
+		for _, name := range p.Binaries() {
+			if *targets[name] != "" {
+				continue
+			}
+			if dir == "" {
+				if dir, err = os.MkdirTemp(o.WorkDir, "timerd-bench-bin-"); err != nil {
+					return cleanup, err
+				}
+				cleanup = func() { os.RemoveAll(dir) }
+			}
+			out := filepath.Join(dir, name)
+			logf(o, "building %s into %s", pkgs[name], out)
+			if err := embed.GoBuild(ctx, pkgs[name], out); err != nil {
 				return cleanup, err
 			}
-			cleanup = func() { os.RemoveAll(dir) }
+			*targets[name] = out
 		}
-		name := p.Binary()
-		out := filepath.Join(dir, name)
-		logf(o, "building %s into %s", pkgs[name], out)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkgs[name])
-		cmd.Dir = moduleRoot()
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return cleanup, fmt.Errorf("go build %s: %v\n%s", pkgs[name], err, b)
-		}
-		*targets[name] = out
 	}
 	return cleanup, nil
 }

@@ -99,6 +99,9 @@ var contenders = map[string]func() Contender{
 	"timerd-batch":     func() Contender { return &timerdContender{name: "timerd-batch", batch: true} },
 	"timerd-bin":       func() Contender { return &timerdContender{name: "timerd-bin", binary: true} },
 	"timerd-bin-batch": func() Contender { return &timerdContender{name: "timerd-bin-batch", batch: true, binary: true} },
+	// The hand-off's cost: the same nats-server process, one node or three.
+	"timerd-bin-1node":  func() Contender { return newCluster("timerd-bin-1node", 1) },
+	"timerd-bin-3nodes": func() Contender { return newCluster("timerd-bin-3nodes", 3) },
 }
 
 func contenderNames() string {

@@ -52,11 +52,11 @@ func (c *timerdContender) Fires() bool { return true }
 
 func (c *timerdContender) ServerProcess() bool { return c.binary }
 
-func (c *timerdContender) Binary() string {
+func (c *timerdContender) Binaries() []string {
 	if c.binary {
-		return "timerd"
+		return []string{"timerd"}
 	}
-	return ""
+	return nil
 }
 
 func (c *timerdContender) Placement() string {
@@ -105,7 +105,11 @@ func (c *timerdContender) Memory() (int64, int64, error) {
 
 // scrapeHeap reads go_memstats_heap_inuse_bytes from timerd's /metrics; -1
 // when it cannot.
-func scrapeHeap(port int) int64 {
+func scrapeHeap(port int) int64 { return int64(scrapeMetric(port, "go_memstats_heap_inuse_bytes")) }
+
+// scrapeMetric reads an unlabelled metric from timerd's /metrics on port;
+// -1 when it cannot.
+func scrapeMetric(port int, name string) float64 {
 	hc := &http.Client{Timeout: 2 * time.Second}
 	resp, err := hc.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
 	if err != nil {
@@ -114,10 +118,10 @@ func scrapeHeap(port int) int64 {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err == nil {
-				return int64(f)
+				return f
 			}
 		}
 	}

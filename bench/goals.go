@@ -74,6 +74,7 @@ func (r *Report) Goals() []Goal {
 			}
 		}
 	}
+	r.clusterGoals(add)
 	w := r.Workload
 	for _, t := range r.Results {
 		if !isTimerd(t.Contender) || t.Failed != "" || t.Fire == nil {
@@ -121,4 +122,25 @@ func (r *Report) floorGoals(add func(goal, measure string, met, applies bool, wh
 	add("burst fires into a dedup stream >= 0.8x the js-paced floor's",
 		fmt.Sprintf("%s: %.2fx (%.0f vs %.0f /s, %s)%s", t.Contender, y, t.Fire.FireRate, f.Fire.FireRate, f.Contender, placedNote(alike)),
 		y >= 0.8 && t.Fire.Lost == 0, w.Capture && w.Spread == 0, "needs -capture and -spread 0 (all due at once)")
+}
+
+// clusterGoals judges the hand-off between nodes: three timerd nodes on the
+// same cores and the same nats-server process must keep at least 0.7x of
+// one node's batch ingest (through any node) and burst fire rate.
+func (r *Report) clusterGoals(add func(goal, measure string, met, applies bool, why string)) {
+	one, three := r.result("timerd-bin-1node"), r.result("timerd-bin-3nodes")
+	if one == nil || three == nil {
+		return
+	}
+	x := three.IngestRate / max(one.IngestRate, 0.001)
+	add("3 nodes: batch ingest through any node >= 0.7x one node's (same cores, same nats-server)",
+		fmt.Sprintf("%.2fx (%.0f vs %.0f /s)", x, three.IngestRate, one.IngestRate), x >= 0.7 && three.Errors == 0, true, "")
+	if one.Fire == nil || three.Fire == nil {
+		return
+	}
+	w := r.Workload
+	y := three.Fire.FireRate / max(one.Fire.FireRate, 0.001)
+	add("3 nodes: burst fires into a dedup stream >= 0.7x one node's",
+		fmt.Sprintf("%.2fx (%.0f vs %.0f /s)", y, three.Fire.FireRate, one.Fire.FireRate),
+		y >= 0.7 && three.Fire.Lost == 0 && three.Fire.Duplicates == 0, w.Capture && w.Spread == 0, "needs -capture and -spread 0 (all due at once)")
 }

@@ -226,19 +226,6 @@ func bench(ctx context.Context, c *config, logw io.Writer) (*Report, error) {
 	return rep, ctx.Err()
 }
 
-// moduleRoot finds the directory holding go.mod, from the working directory up.
-func moduleRoot() string {
-	dir, _ := os.Getwd()
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			return dir
-		}
-	}
-}
-
 // render rewrites the markdown and charts of a saved report beside it.
 func render(path string, stdout, stderr io.Writer) int {
 	data, err := os.ReadFile(path)

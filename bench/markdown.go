@@ -89,6 +89,9 @@ func (r *Report) Markdown(lagSVG, ratesSVG string) string {
 			fmt.Fprintf(&b, "- %s, first receipt on a core subscription (before the stream stores the fire; %d fires): lag p50 %s, p99 %s, max %s ms; as stored: p50 %s, p99 %s, max %s ms.\n",
 				res.Contender, f.CoreFired, ms(f.CoreLagP50Ms), ms(f.CoreLagP99Ms), ms(f.CoreLagMaxMs), ms(f.LagP50Ms), ms(f.LagP99Ms), ms(f.LagMaxMs))
 		}
+		for _, n := range res.Notes {
+			fmt.Fprintf(&b, "- %s.\n", n)
+		}
 		if res.Diagnosis != "" {
 			fmt.Fprintf(&b, "- %s, at the end (its own stats when fires were missing): `%s`\n", res.Contender, res.Diagnosis)
 		}

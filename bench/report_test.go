@@ -125,3 +125,27 @@ func TestWriteReport(t *testing.T) {
 		}
 	}
 }
+
+// The hand-off goal compares three nodes with one on the same server.
+func TestClusterGoals(t *testing.T) {
+	r := &Report{Workload: Workload{Capture: true}, Results: []Result{
+		{Contender: "timerd-bin-1node", IngestRate: 40000, Fire: &FireStats{FireRate: 30000}},
+		{Contender: "timerd-bin-3nodes", IngestRate: 20000, Fire: &FireStats{FireRate: 27000}},
+	}}
+	got := map[string]string{}
+	for _, g := range r.Goals() {
+		if strings.HasPrefix(g.Goal, "3 nodes") {
+			got[g.Goal] = g.Measure + " " + g.Verdict
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("goals %v", got)
+	}
+	for goal, v := range got {
+		switch {
+		case strings.Contains(goal, "ingest") && v != "0.50x (20000 vs 40000 /s) missed",
+			strings.Contains(goal, "burst") && v != "0.90x (27000 vs 30000 /s) met":
+			t.Errorf("%s: %s", goal, v)
+		}
+	}
+}

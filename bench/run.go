@@ -67,6 +67,7 @@ type Result struct {
 	Restart         *RestartStats `json:"restart,omitempty"`
 	Failed          string        `json:"failed,omitempty"`    // the run could not complete
 	Diagnosis       string        `json:"diagnosis,omitempty"` // the contender's own account when fires are missing
+	Notes           []string      `json:"notes,omitempty"`     // what the contender says of its run (a cluster: requests handed over)
 	// StoreWritesPerTimer is JetStream messages the contender wrote per
 	// timer during ingest (timerd's group commit; 0: not known).
 	StoreWritesPerTimer float64 `json:"store_writes_per_timer,omitempty"`
@@ -110,6 +111,9 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 			res.Diagnosis = strings.TrimPrefix(res.Diagnosis+"; ", "; ") + fmt.Sprintf("stop did not return within %v", stopLimit)
 		}
 	}()
+	if n, ok := c.(noter); ok { // before the stop: the notes may ask the contender's processes
+		defer func() { res.Notes = n.Notes() }()
+	}
 	r := &Run{W: w, T: NewTracker(w, o.Timeline)}
 	if o.CoreLag && c.Fires() {
 		r.T.TrackCore()
@@ -252,6 +256,11 @@ func stopWithin(c Contender, limit time.Duration) bool {
 // missing at the end of a run.
 type diagnoser interface {
 	Diagnose(ctx context.Context, r *Run) string
+}
+
+// noter is a contender with something to say of its run beside the figures.
+type noter interface {
+	Notes() []string
 }
 
 // storeCounter is a contender that counts its own JetStream writes.

@@ -141,11 +141,11 @@ func (s *natsServer) ownConn(name string) (*nats.Conn, error) {
 
 func (s *natsServer) ServerProcess() bool { return s.bin }
 
-func (s *natsServer) Binary() string {
+func (s *natsServer) Binaries() []string {
 	if s.bin {
-		return "nats-server"
+		return []string{"nats-server"}
 	}
-	return ""
+	return nil
 }
 
 func (s *natsServer) Placement() string {
@@ -159,8 +159,9 @@ func (s *natsServer) Placement() string {
 type placed interface {
 	// ServerProcess says the server is in an OS process of its own.
 	ServerProcess() bool
-	// Binary names the binary the contender runs ("timerd", "nats-server"), or "".
-	Binary() string
+	// Binaries names the binaries the contender runs ("timerd",
+	// "nats-server"); the bench builds those the flags do not give.
+	Binaries() []string
 	Placement() string
 }
 

@@ -77,8 +77,12 @@ type GenStats struct {
 	Unsupported map[string]string `json:"unsupported,omitempty"` // kind -> why it was dropped
 	// StaleRetries are repeat creates and replaces answered 400 because they
 	// were sent after their own start (delayed by an outage): outcome unknown.
-	StaleRetries int            `json:"stale_retries,omitempty"`
-	byKind       map[string]int // creates confirmed per kind
+	StaleRetries int `json:"stale_retries,omitempty"`
+	// FinishedRetries are cron / repeat creates answered 200, "created":
+	// false and no "next": an earlier attempt made the timer and it has
+	// fired its last occurrence, so which of them fired is unknown here.
+	FinishedRetries int            `json:"finished_retries,omitempty"`
+	byKind          map[string]int // creates confirmed per kind
 }
 
 // Generator creates timers at a steady rate, and cancels and replaces some
@@ -353,7 +357,7 @@ func (g *Generator) outcome(a *action, m *nats.Msg, err error) {
 	case a.op == "cancel" && code == api.CodeNotFound:
 		// Fired already, or an earlier attempt cancelled it: either way
 		// nothing of it may fire after now.
-		g.model.Cancelled(a.id, now.UnixNano())
+		g.model.Cancelled(a.id, now.UnixNano(), fmt.Sprintf("cancel 404 at %s (attempt %d)", clock(now), a.attempt))
 		g.count(func(s *GenStats) { s.Cancelled++ })
 	case a.op != "cancel" && a.kind == kindRepeat && code == api.CodeBadRequest && a.start < now.UnixNano():
 		// Sent (or resent) after its own start: timerd validates before it
@@ -390,12 +394,18 @@ func (g *Generator) count(f func(*GenStats)) {
 
 func (g *Generator) succeeded(a *action, m *nats.Msg, now time.Time) {
 	if a.op == "cancel" {
-		g.model.Cancelled(a.id, now.UnixNano())
+		g.model.Cancelled(a.id, now.UnixNano(), fmt.Sprintf("cancel ok at %s (attempt %d)", clock(now), a.attempt))
 		g.count(func(s *GenStats) { s.Cancelled++ })
 		return
 	}
 	var rep api.ScheduleReply
-	if err := json.Unmarshal(m.Data, &rep); err != nil || rep.Next == "" {
+	err := json.Unmarshal(m.Data, &rep)
+	if err == nil && rep.Next == "" && !rep.Created && (a.kind == kindCron || a.kind == kindRepeat) {
+		g.count(func(s *GenStats) { s.FinishedRetries++ })
+		g.model.Uncertain(a.id)
+		return
+	}
+	if err != nil || rep.Next == "" {
 		g.count(func(s *GenStats) {
 			s.Rejected++
 			if s.FirstReject == "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -100,3 +101,18 @@ func TestRetryable(t *testing.T) {
 }
 
 var errTest = errors.New("no reply")
+
+// With -fault mix the kinds go round and shift by one each round of the
+// nodes, so every node meets every kind.
+func TestFaultKind(t *testing.T) {
+	seen := map[string]bool{}
+	for k := 0; k < 9; k++ {
+		seen[fmt.Sprintf("n%d %s", k%3+1, faultKind("mix", k, 3))] = true
+	}
+	if len(seen) != 9 {
+		t.Errorf("9 faults over 3 nodes met %d node and kind pairs: %v", len(seen), seen)
+	}
+	if faultKind("mix", 0, 3) != "kill" || faultKind("mix", 1, 3) != "stop" || faultKind("stop", 5, 3) != "stop" {
+		t.Error("mix starts with kill, then stop; a single kind stays")
+	}
+}

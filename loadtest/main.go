@@ -3,6 +3,7 @@
 //
 //	go run ./loadtest -smoke                                   # in-process timerd, seconds
 //	go run ./loadtest -spawn /tmp/timerd -rate 2000 -duration 60s -fault kill -fault-every 15s
+//	go run ./loadtest -spawn /tmp/timerd -nodes 3 -rate 1000 -duration 60s -fault mix -fault-every 8s -faults 6 -stop-for 6s
 //	go run ./loadtest -nats nats://127.0.0.1:4222 -fault stop -fault-pid 1234 -stop-for 3s
 //
 // It creates timers at -rate (kinds from -kinds: in, at, and opt-in cron
@@ -13,7 +14,14 @@
 // answered 200 unless it was due by then. It prints a progress line every
 // second and a final report, writes JSON, markdown and SVG to -out, and
 // exits 1 if anything was lost, duplicated in the stream, early, or fired
-// after its cancel. Every loop is bounded by -max-time; it talks to
+// after its cancel.
+//
+// With -nodes N it runs a cluster: a nats-server in this process and N
+// `timerd serve --nats URL --node nI` processes of the -spawn binary,
+// loaded through any node (the API's queue group picks one per request),
+// once they hold every shard between them. Faults then go round the nodes,
+// one node each, and each lasts until the cluster is whole again; the
+// report gives the lag of the fires due during each. Every loop is bounded by -max-time; it talks to
 // 127.0.0.1 only unless -nats says otherwise.
 package main
 
@@ -42,7 +50,8 @@ import (
 // Options is the command line.
 type Options struct {
 	NATS, Spawn, WorkDir, OutDir, Name, Stream, RestartCmd string
-	FaultPid                                               int
+	TimerdArgs                                             string // more serve flags for -nodes
+	FaultPid, Nodes                                        int
 	Grace, Late, Progress, MaxTime                         time.Duration
 	Fault                                                  FaultConfig
 	Gen                                                    GenConfig
@@ -56,6 +65,8 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.NATS, "nats", "", "NATS URL of a running timerd (default: start one in this process)")
 	fs.StringVar(&o.Spawn, "spawn", "", "start this timerd binary (embedded NATS on 127.0.0.1) instead of an in-process node")
+	fs.IntVar(&o.Nodes, "nodes", 0, "with -spawn: run this many nodes of the binary on a nats-server of this process (a cluster; faults go round the nodes)")
+	fs.StringVar(&o.TimerdArgs, "timerd-args", "", "with -nodes: more `timerd serve` flags for every node, space-separated (e.g. \"--lease-ttl 2s\")")
 	fs.StringVar(&o.Gen.Prefix, "prefix", api.DefaultPrefix, "timerd's API prefix")
 	fs.Float64Var(&o.Gen.Rate, "rate", 1000, "timers created per second")
 	fs.DurationVar(&o.Gen.Duration, "duration", 30*time.Second, "how long to create timers")
@@ -75,7 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.DurationVar(&o.Grace, "grace", 15*time.Second, "wait this long past the last due for fires")
 	fs.DurationVar(&o.Late, "late", time.Second, "a fire later than this counts as late (reported, not a failure)")
 	fs.DurationVar(&o.Progress, "progress", time.Second, "progress line interval")
-	fs.StringVar(&o.Fault.Kind, "fault", "", "fault to inject: kill (kill -9, then restart), stop (SIGSTOP, SIGCONT), restart (clean)")
+	fs.StringVar(&o.Fault.Kind, "fault", "", "fault to inject: kill (kill -9, then restart), stop (SIGSTOP, SIGCONT), restart (clean), mix (the three in turn)")
 	fs.IntVar(&o.FaultPid, "fault-pid", 0, "with -nats: the timerd pid to fault")
 	fs.StringVar(&o.RestartCmd, "restart-cmd", "", "with -nats and -fault kill: shell command that starts timerd again (use exec, so its pid is timerd's)")
 	fs.DurationVar(&o.Fault.First, "fault-first", 5*time.Second, "first fault, after the start")
@@ -131,9 +142,15 @@ func (o *Options) check() error {
 		return errors.New("-kinds: give at least one kind")
 	}
 	switch o.Fault.Kind {
-	case "", "kill", "stop", "restart":
+	case "", "kill", "stop", "restart", "mix":
 	default:
-		return fmt.Errorf("-fault %q: want kill, stop or restart", o.Fault.Kind)
+		return fmt.Errorf("-fault %q: want kill, stop, restart or mix", o.Fault.Kind)
+	}
+	if o.Nodes < 0 {
+		return fmt.Errorf("-nodes %d: 0 (one timerd with NATS embedded) or more", o.Nodes)
+	}
+	if (o.Nodes > 0 || o.TimerdArgs != "") && o.Spawn == "" {
+		return errNoCluster
 	}
 	if o.NATS != "" && o.Spawn != "" {
 		return errors.New("give -nats or -spawn, not both")
@@ -235,7 +252,16 @@ func loadtest(ctx context.Context, o *Options, logw io.Writer) *Report {
 			return failed(err)
 		}
 	}
-	model := NewModel(time.Now(), o.Late)
+	// The load's clock starts here, once the target is up (a cluster takes
+	// seconds): fault times, progress and the report's times count from it.
+	loadStart := time.Now()
+	rep.TargetUp = loadStart.Sub(began).Seconds()
+	model := NewModel(loadStart, o.Late)
+	if t.cluster != nil {
+		if st, err := t.cluster.Stats(ctx); err == nil {
+			model.SetShards(st.Shards)
+		}
+	}
 	stopObs, err := observe(ctx, obsNC, o.Stream, o.Gen.Run, model)
 	if err != nil {
 		return failed(err)
@@ -251,11 +277,11 @@ func loadtest(ctx context.Context, o *Options, logw io.Writer) *Report {
 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	faultCtx, stopFaults := context.WithCancel(ctx)
+	stopNew := make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		runFaults(faultCtx, t, o.Fault, began, func(ev FaultEvent) {
+		runFaults(ctx, stopNew, t, o.Fault, max(o.Nodes, 1), loadStart, func(ev FaultEvent) {
 			mu.Lock()
 			rep.Faults = append(rep.Faults, ev)
 			mu.Unlock()
@@ -267,7 +293,7 @@ func loadtest(ctx context.Context, o *Options, logw io.Writer) *Report {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		progress(progCtx, o.Progress, began, model, gen, func(p ProgressPoint, line string) {
+		progress(progCtx, o.Progress, loadStart, model, gen, func(p ProgressPoint, line string) {
 			mu.Lock()
 			p.Generating = generating
 			rep.Progress = append(rep.Progress, p)
@@ -280,7 +306,7 @@ func loadtest(ctx context.Context, o *Options, logw io.Writer) *Report {
 	mu.Lock()
 	generating = false
 	mu.Unlock()
-	stopFaults() // no fault after the load: what is left is waiting for fires
+	close(stopNew) // no new fault after the load: what is left is waiting for fires
 	if genErr != nil {
 		logf("generator: %v", genErr)
 	}
@@ -300,15 +326,53 @@ func loadtest(ctx context.Context, o *Options, logw io.Writer) *Report {
 	}
 	rep.Stats = gen.Stats()
 	rep.Verdict = model.Verdict()
-	rep.Passed = !rep.Verdict.Failed(o.Stream != "") && rep.Stats.Rejected == 0 && rep.Failure == "" && genErr == nil
+	rep.FaultLag = faultLag(model, loadStart, rep.Faults)
+	t.noteExits()
+	rep.Exits = t.Exits
+	rep.Passed = !rep.Verdict.Failed(o.Stream != "") && rep.Stats.Rejected == 0 && rep.Failure == "" && genErr == nil &&
+		len(rep.Exits) == 0 && (t.cluster == nil || faultErrors(rep.Faults) == 0)
 	if genErr != nil && rep.Failure == "" {
 		rep.Failure = "generator: " + genErr.Error()
 	}
 	return rep
 }
 
+// faultLag gives each fault the lag of the fires due within its window,
+// and returns that of the fires due within any (nil without faults).
+func faultLag(model *Model, loadStart time.Time, faults []FaultEvent) *LagFigures {
+	var all []Window
+	for k := range faults {
+		f := &faults[k]
+		w := Window{From: loadStart.Add(seconds(f.At)).UnixNano(), To: loadStart.Add(seconds(max(f.Until, f.At))).UnixNano()}
+		lag := model.LagDue(w)
+		f.Lag = &lag
+		all = append(all, w)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	lag := model.LagDue(all...)
+	return &lag
+}
+
+// faultErrors counts faults that failed; for a cluster that includes one
+// after which the cluster was not whole again.
+func faultErrors(faults []FaultEvent) int {
+	n := 0
+	for _, f := range faults {
+		if f.Error != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
 func describeTarget(o *Options, t *Target) string {
 	switch {
+	case t.cluster != nil:
+		return fmt.Sprintf("%d nodes of %s (timerd serve --nats %s --node n1..n%d), on a nats-server in the load test's process", o.Nodes, o.Spawn, t.URL, o.Nodes)
 	case o.NATS != "":
 		return "timerd at " + o.NATS
 	case o.Spawn != "":
@@ -333,7 +397,7 @@ func waitFires(ctx context.Context, model *Model, grace time.Duration) {
 }
 
 // progress reports once per interval until ctx ends.
-func progress(ctx context.Context, every time.Duration, began time.Time, model *Model, gen *Generator, emit func(ProgressPoint, string)) {
+func progress(ctx context.Context, every time.Duration, loadStart time.Time, model *Model, gen *Generator, emit func(ProgressPoint, string)) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	prev := model.Snapshot(time.Now().UnixNano())
@@ -346,7 +410,7 @@ func progress(ctx context.Context, every time.Duration, began time.Time, model *
 			s := model.Snapshot(now.UnixNano())
 			st := gen.Stats()
 			dt := now.Sub(prevAt).Seconds()
-			p := ProgressPoint{T: now.Sub(began).Seconds(), CreatedPS: float64(s.Confirmed-prev.Confirmed) / dt,
+			p := ProgressPoint{T: now.Sub(loadStart).Seconds(), CreatedPS: float64(s.Confirmed-prev.Confirmed) / dt,
 				FiredPS: float64(s.Fired-prev.Fired) / dt, Pending: s.Pending,
 				LagP99Ms: float64(s.Second.P99) / 1e3, LagMaxMs: float64(s.Second.Max) / 1e3,
 				Retries: st.Retries, InFlight: gen.p.InFlight()}

@@ -64,6 +64,9 @@ func TestFlags(t *testing.T) {
 	if o.Gen.Rate != 10 || o.Gen.Duration != 4*time.Second || o.Fault.Kind != "restart" || len(o.Gen.Kinds) != 2 {
 		t.Errorf("explicit flags win over -smoke, the rest come from it: %+v %+v", o.Gen, o.Fault)
 	}
+	if o, err := parseFlags([]string{"-spawn", "/tmp/timerd", "-nodes", "3", "-fault", "mix"}, &stderr); err != nil || o.Nodes != 3 {
+		t.Errorf("a cluster with mixed faults: %v %+v", err, o)
+	}
 	for _, bad := range [][]string{
 		{"-kinds", "in,weekly"},
 		{"-fault", "flood"},
@@ -71,6 +74,9 @@ func TestFlags(t *testing.T) {
 		{"-nats", "nats://127.0.0.1:4222", "-spawn", "/bin/true"},
 		{"-cancel", "0.7", "-replace", "0.5"},
 		{"-recur-every", "1500ms"},
+		{"-nodes", "3"}, // a cluster needs the binary
+		{"-nodes", "-1", "-spawn", "/bin/true"},
+		{"-timerd-args", "--lease-ttl 2s"},
 	} {
 		if _, err := parseFlags(bad, &stderr); err == nil {
 			t.Errorf("%v accepted", bad)

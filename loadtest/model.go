@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/timerd/timerd/api"
 	"github.com/timerd/timerd/bench/hist"
+	"github.com/timerd/timerd/internal/node"
 )
 
 // Timer kinds the generator makes.
@@ -63,6 +65,7 @@ type Model struct {
 	timeline *hist.Timeline // µs by fire time
 	rate     *hist.Timeline // creates confirmed, by time (value unused)
 	late     time.Duration
+	shards   int // the target's shard count (0: not known)
 	expected int // occurrences that must fire, registered so far
 	matched  int // of those, fired at least once (at registration or fire time)
 }
@@ -117,15 +120,24 @@ func (m *Model) endLocked(t *timer, now int64) {
 	}
 }
 
-// Cancelled records a cancel of id answered 200 at client time now.
-func (m *Model) Cancelled(id string, now int64) {
+// Cancelled records a cancel of id answered 200 (or 404) at client time
+// now; note says which, for failure examples.
+func (m *Model) Cancelled(id string, now int64, note string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if t := m.timers[id]; t != nil {
 		m.endLocked(t, now)
 		t.endedAt = now
-		t.log = append(t.log, "cancel ok at "+clock(time.Unix(0, now)))
+		t.log = append(t.log, note)
 	}
+}
+
+// SetShards tells the model the target's shard count, so failure examples
+// name each timer's shard (to find it in the nodes' logs).
+func (m *Model) SetShards(n int) {
+	m.mu.Lock()
+	m.shards = n
+	m.mu.Unlock()
 }
 
 // Uncertain records a request on id whose outcome is unknown (never
@@ -250,12 +262,14 @@ func (m *Model) Verdict() Verdict {
 			if t != nil {
 				log = t.log
 			}
+			if m.shards > 0 && t != nil {
+				kind += fmt.Sprintf(", shard %d", node.ShardOf(t.id, m.shards))
+			}
 			v.Examples = append(v.Examples, fmt.Sprintf("%s: %s (%s) due %s %s; %s", what, t.idOr(), kind,
 				clock(time.Unix(0, nominal)), detail, strings.Join(log, "; ")))
 		}
 	}
 	known := map[fireKey]bool{}
-	confirmedAt := map[fireKey]int64{}
 	live := map[fireKey]bool{} // a replace may bring back a nominal time it cut
 	for _, t := range m.timers {
 		for _, o := range t.occ {
@@ -273,9 +287,6 @@ func (m *Model) Verdict() Verdict {
 		for _, o := range t.occ {
 			k := fireKey{t.id, o.nominal}
 			known[k] = true
-			if c, ok := confirmedAt[k]; !ok || o.confirmed < c {
-				confirmedAt[k] = o.confirmed
-			}
 			f := m.fires[k]
 			switch {
 			case o.cutoff == 0:
@@ -297,7 +308,7 @@ func (m *Model) Verdict() Verdict {
 	var lag hist.Histogram
 	for k, f := range m.fires {
 		v.Fired++
-		if c, ok := confirmedAt[k]; ok && c > k.nominal {
+		if m.confirmedAfterDue(k) {
 			v.PastDue++
 		} else {
 			lag.Record((f.first - k.nominal) / 1e3)
@@ -369,4 +380,56 @@ func (t *timer) idOr() string {
 		return "(unknown id)"
 	}
 	return t.id
+}
+
+// Window is a span of nominal times, Unix ns, both ends included.
+type Window struct{ From, To int64 }
+
+// LagFigures summarize the lag of a set of fires.
+type LagFigures struct {
+	Fires int     `json:"fires"`
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	MaxMs float64 `json:"max_ms"`
+}
+
+// LagDue is the lag of the occurrences due within any of the windows (a
+// fault's, say), first fire each, leaving out as Verdict does those whose
+// create was confirmed only after their nominal time.
+func (m *Model) LagDue(windows ...Window) LagFigures {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var lag hist.Histogram
+	n := 0
+	for k, f := range m.fires {
+		if !slices.ContainsFunc(windows, func(w Window) bool { return w.From <= k.nominal && k.nominal <= w.To }) {
+			continue
+		}
+		if m.confirmedAfterDue(k) {
+			continue
+		}
+		lag.Record((f.first - k.nominal) / 1e3)
+		n++
+	}
+	ms := func(us int64) float64 { return float64(us) / 1e3 }
+	return LagFigures{Fires: n, P50Ms: ms(lag.Quantile(0.5)), P99Ms: ms(lag.Quantile(0.99)), MaxMs: ms(lag.Max())}
+}
+
+// confirmedAfterDue says whether every spec holding occurrence k was
+// confirmed only after its nominal time. Call with mu held.
+func (m *Model) confirmedAfterDue(k fireKey) bool {
+	t := m.timers[k.id]
+	if t == nil {
+		return false
+	}
+	found := false
+	for _, o := range t.occ {
+		if o.nominal == k.nominal {
+			if o.confirmed <= k.nominal {
+				return false
+			}
+			found = true
+		}
+	}
+	return found
 }

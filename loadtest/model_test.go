@@ -42,9 +42,9 @@ func TestVerdictCancels(t *testing.T) {
 	m.Confirmed("late-cancel", kindAt, []int64{10 * sec}, nil, sec, "create")
 	m.Confirmed("early-cancel", kindAt, []int64{10 * sec}, nil, sec, "create")
 	m.Confirmed("broken", kindAt, []int64{10 * sec}, nil, sec, "create")
-	m.Cancelled("late-cancel", 11*sec) // after its due: it may fire
-	m.Cancelled("early-cancel", 5*sec) // before: it must not, and does not
-	m.Cancelled("broken", 5*sec)       // before, but it fires: a violation
+	m.Cancelled("late-cancel", 11*sec, "") // after its due: it may fire
+	m.Cancelled("early-cancel", 5*sec, "") // before: it must not, and does not
+	m.Cancelled("broken", 5*sec, "")       // before, but it fires: a violation
 	m.Fire("late-cancel", 10*sec, MsgID("late-cancel", 10*sec), 10*sec)
 	m.Fire("broken", 10*sec, MsgID("broken", 10*sec), 10*sec)
 	v := m.Verdict()
@@ -125,5 +125,30 @@ func TestVerdictPastDue(t *testing.T) {
 	v := m.Verdict()
 	if v.PastDue != 1 || v.Late != 0 || v.LagMaxMs < 2.99 || v.LagMaxMs > 3.01 {
 		t.Errorf("verdict %+v", v)
+	}
+}
+
+// LagDue takes the fires due within the windows, first copy each, and
+// leaves out those confirmed only after their due time.
+func TestLagDue(t *testing.T) {
+	m := newTestModel()
+	m.Confirmed("before", kindAt, []int64{5 * sec}, nil, sec, "create")
+	m.Confirmed("in-a", kindAt, []int64{10 * sec}, nil, sec, "create")
+	m.Confirmed("in-b", kindAt, []int64{20 * sec}, nil, sec, "create")
+	m.Confirmed("past-due", kindAt, []int64{11 * sec}, nil, 13*sec, "create")
+	m.Fire("before", 5*sec, MsgID("before", 5*sec), 9*sec)
+	m.Fire("in-a", 10*sec, MsgID("in-a", 10*sec), 10*sec+2e6)
+	m.Fire("in-a", 10*sec, MsgID("in-a", 10*sec), 10*sec+9e9) // a copy: not its lag
+	m.Fire("in-b", 20*sec, MsgID("in-b", 20*sec), 24*sec)
+	m.Fire("past-due", 11*sec, MsgID("past-due", 11*sec), 13*sec)
+	a, b := Window{From: 9 * sec, To: 12 * sec}, Window{From: 19 * sec, To: 21 * sec}
+	if got := m.LagDue(a); got.Fires != 1 || got.MaxMs < 1.9 || got.MaxMs > 2.1 {
+		t.Errorf("window a: %+v, want in-a alone, 2 ms", got)
+	}
+	if got := m.LagDue(a, b); got.Fires != 2 || got.MaxMs < 3999 || got.MaxMs > 4001 {
+		t.Errorf("windows a and b: %+v, want in-a and in-b, max 4 s", got)
+	}
+	if got := m.LagDue(); got.Fires != 0 {
+		t.Errorf("no window: %+v", got)
 	}
 }

@@ -27,23 +27,28 @@ type ProgressPoint struct {
 
 // Report is the load test's outcome.
 type Report struct {
-	Name      string          `json:"name"`
-	Started   time.Time       `json:"started"`
-	Command   string          `json:"command"`
-	Machine   machine.Machine `json:"machine"`
-	Target    string          `json:"target"`
-	Stream    string          `json:"stream,omitempty"`
-	Late      time.Duration   `json:"late_ns"`
-	Gen       GenConfig       `json:"gen"`
-	Stats     GenStats        `json:"stats"`
-	Verdict   Verdict         `json:"verdict"`
-	Faults    []FaultEvent    `json:"faults,omitempty"`
+	Name    string          `json:"name"`
+	Started time.Time       `json:"started"`
+	Command string          `json:"command"`
+	Machine machine.Machine `json:"machine"`
+	Target  string          `json:"target"`
+	Stream  string          `json:"stream,omitempty"`
+	Late    time.Duration   `json:"late_ns"`
+	Gen     GenConfig       `json:"gen"`
+	Stats   GenStats        `json:"stats"`
+	Verdict Verdict         `json:"verdict"`
+	Faults  []FaultEvent    `json:"faults,omitempty"`
+	// Exits are timerd nodes that ended by themselves (a cluster).
+	Exits []string `json:"exits,omitempty"`
+	// FaultLag is the lag of the fires due while a fault lasted (any of them).
+	FaultLag  *LagFigures     `json:"fault_lag,omitempty"`
 	Progress  []ProgressPoint `json:"progress"`
 	LiveFired int             `json:"live_fired"`          // distinct fires the live consumer saw
 	Recounted int             `json:"recounted,omitempty"` // messages re-read from the stream
 	Passed    bool            `json:"passed"`
 	Failure   string          `json:"failure,omitempty"`
 	Seconds   float64         `json:"seconds"`
+	TargetUp  float64         `json:"target_up_s"` // from the start to the target's being up; the load's times count from there
 }
 
 // Summary is the final report in a few lines of text.
@@ -60,7 +65,7 @@ func (r *Report) Summary() string {
 	fmt.Fprintf(&b, "  lag p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%d fires of timers confirmed only after their due time left out)\n",
 		v.LagP50Ms, v.LagP99Ms, v.LagP999Ms, v.LagMaxMs, v.PastDue)
 	s := r.Stats
-	fmt.Fprintf(&b, "  requests: %d created, %d cancelled, %d replaced, %d retries, %d gave up, %d stale recurring retries, %d rejected", s.Created, s.Cancelled, s.Replaced, s.Retries, s.GaveUp, s.StaleRetries, s.Rejected)
+	fmt.Fprintf(&b, "  requests: %d created, %d cancelled, %d replaced, %d retries, %d gave up, %d stale and %d finished recurring retries, %d rejected", s.Created, s.Cancelled, s.Replaced, s.Retries, s.GaveUp, s.StaleRetries, s.FinishedRetries, s.Rejected)
 	if s.FirstReject != "" {
 		fmt.Fprintf(&b, " (first: %s)", s.FirstReject)
 	}
@@ -73,6 +78,15 @@ func (r *Report) Summary() string {
 	}
 	for _, f := range r.Faults {
 		fmt.Fprintf(&b, "  fault at %.1fs: %s %s %s\n", f.At, f.Kind, f.Detail, f.Error)
+		if f.Lag != nil {
+			fmt.Fprintf(&b, "    fires due %.1fs-%.1fs: %s\n", f.At, f.Until, f.Lag)
+		}
+	}
+	for _, e := range r.Exits {
+		fmt.Fprintf(&b, "  node %s\n", e)
+	}
+	if r.FaultLag != nil {
+		fmt.Fprintf(&b, "  during faults: %s\n", r.FaultLag)
 	}
 	if r.Failure != "" {
 		fmt.Fprintf(&b, "  %s\n", r.Failure)
@@ -93,6 +107,11 @@ func (r *Report) Markdown() string {
 	b.WriteString("```\n" + r.Summary() + "```\n\n")
 	fmt.Fprintf(&b, "![lag](%s-lag.svg)\n\n![rates](%s-rates.svg)\n", r.Name, r.Name)
 	return b.String()
+}
+
+// String is the figures in a line.
+func (l LagFigures) String() string {
+	return fmt.Sprintf("%d fires, lag p50 %.2f ms, p99 %.2f ms, max %.2f ms", l.Fires, l.P50Ms, l.P99Ms, l.MaxMs)
 }
 
 func (r *Report) marks() []chart.Mark {

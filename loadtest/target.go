@@ -11,17 +11,29 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/timerd/timerd/bench/embed"
 )
 
-// Target is the timerd under load: one this process starts (in-process or
-// the spawned binary), or one at a given NATS URL, with an optional pid to
-// fault and a command to restart it.
+// Target is the timerd under load: one this process starts (in-process,
+// the spawned binary, or a cluster of spawned nodes on a nats-server of
+// this process), or one at a given NATS URL, with an optional pid to fault
+// and a command to restart it.
 type Target struct {
 	URL string
 
-	inproc     *embed.Timerd
-	proc       *embed.Proc
+	inproc  *embed.Timerd
+	proc    *embed.Proc
+	cluster *embed.Cluster // -nodes: the nodes, on ns
+	ns      *server.Server
+	logDir  string // where the nodes log, and the file prefix
+	logName string
+	// Exits are the nodes that ended by themselves; exitSeen keys them by
+	// name and pid. Written by the fault runner, then (once it has
+	// returned) by the end of the run.
+	Exits      []string
+	exitSeen   map[string]bool
 	logFile    *os.File
 	dir        string // data of a timerd this process started
 	restartCmd string
@@ -47,6 +59,13 @@ func StartTarget(ctx context.Context, o *Options) (*Target, error) {
 	if o.Spawn != "" {
 		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 			return nil, err
+		}
+		if o.Nodes > 0 {
+			if err := t.startCluster(ctx, o); err != nil {
+				t.Close()
+				return nil, err
+			}
+			return t, nil
 		}
 		t.logFile, err = os.Create(filepath.Join(o.OutDir, o.Name+"-timerd.log"))
 		if err != nil {
@@ -76,6 +95,23 @@ func (t *Target) Pid() int {
 	return t.pid
 }
 
+// Fault applies fault number k of the given kind: to node k mod N of a
+// cluster, else to the one target.
+func (t *Target) Fault(ctx context.Context, k int, kind string, fc FaultConfig) (string, error) {
+	if t.cluster != nil {
+		return t.faultNode(ctx, k, kind, fc)
+	}
+	switch kind {
+	case "kill":
+		return t.Kill(ctx, fc.RestartAfter)
+	case "stop":
+		return t.Pause(ctx, fc.StopFor)
+	case "restart":
+		return t.Restart(ctx)
+	}
+	return "", fmt.Errorf("unknown fault %q", kind)
+}
+
 // Kill sends SIGKILL to the target and brings it back: the spawned binary
 // is started again, a -restart-cmd is run (its process becomes the target).
 func (t *Target) Kill(ctx context.Context, after time.Duration) (string, error) {
@@ -89,7 +125,9 @@ func (t *Target) Kill(ctx context.Context, after time.Duration) (string, error) 
 		t.mu.Lock()
 		t.pid = t.proc.Pid()
 		t.mu.Unlock()
-		return fmt.Sprintf("kill -9, restarted as pid %d", t.proc.Pid()), nil
+		// Ready again ends the fault's window in the report.
+		detail := fmt.Sprintf("kill -9, restarted as pid %d", t.proc.Pid())
+		return detail, t.proc.WaitReady(ctx, wholeWait)
 	case t.inproc != nil:
 		return "", errors.New("cannot kill -9 an in-process timerd; use -spawn, or -fault restart")
 	}
@@ -158,7 +196,7 @@ func (t *Target) Restart(ctx context.Context) (string, error) {
 		t.mu.Lock()
 		t.pid = t.proc.Pid()
 		t.mu.Unlock()
-		return fmt.Sprintf("SIGTERM, restarted as pid %d", t.proc.Pid()), nil
+		return fmt.Sprintf("SIGTERM, restarted as pid %d", t.proc.Pid()), t.proc.WaitReady(ctx, wholeWait)
 	}
 	return "", errors.New("-fault restart needs a timerd this process starts (no -nats)")
 }
@@ -171,6 +209,7 @@ func (t *Target) Close() {
 	if t.proc != nil {
 		t.proc.Stop()
 	}
+	t.closeCluster()
 	if t.logFile != nil {
 		t.logFile.Close()
 	}

@@ -14,12 +14,15 @@ import (
 )
 
 // Proc is a server binary running as a child process on 127.0.0.1: the
-// built timerd with its embedded NATS server (StartProc), or a plain
-// nats-server (StartNATSProc).
+// built timerd with its embedded NATS server (StartProc), a timerd node
+// joined to a NATS system (StartNodeProc), or a plain nats-server
+// (StartNATSProc).
 type Proc struct {
 	Path, Dir string
-	Port      int // NATS client port
-	HTTPPort  int // readiness (and, for timerd, /metrics)
+	Port      int    // NATS client port (unused by a node on another server)
+	NATS      string // a node's NATS URL: where it connects, not a server of its own
+	Name      string // a node's name (--node)
+	HTTPPort  int    // readiness (and, for timerd, /metrics)
 	Log       io.Writer
 	Extra     []string // more flags after the ones argv makes
 
@@ -40,6 +43,19 @@ func timerdArgv(p *Proc) []string {
 		"--listen", "127.0.0.1:" + strconv.Itoa(p.Port),
 		"--http", "127.0.0.1:" + strconv.Itoa(p.HTTPPort),
 		"--data", p.Dir, "--log-level", "warn"}
+}
+
+// StartNodeProc starts `path serve --nats url --node name` (no server of
+// its own, no data directory: the node keeps everything in NATS), logging
+// to log, and waits until its /readyz answers 200: connected, registered,
+// and its shards loaded (bounded by ctx and 5 minutes).
+func StartNodeProc(ctx context.Context, path, url, name string, log io.Writer, extra ...string) (*Proc, error) {
+	return startProc(ctx, &Proc{Path: path, NATS: url, Name: name, Log: log, Extra: extra, argv: nodeArgv, ready: "/readyz"})
+}
+
+func nodeArgv(p *Proc) []string {
+	return []string{"serve", "--nats", p.NATS, "--node", p.Name,
+		"--http", "127.0.0.1:" + strconv.Itoa(p.HTTPPort), "--log-level", "warn"}
 }
 
 // StartNATSProc starts the nats-server binary at path with JetStream
@@ -71,8 +87,14 @@ func startProc(ctx context.Context, p *Proc) (*Proc, error) {
 	return p, nil
 }
 
-// URL is the NATS URL of the child (timerd's embedded server, or nats-server).
-func (p *Proc) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(p.Port) }
+// URL is the NATS URL of the child (timerd's embedded server, or
+// nats-server), or the one a node connects to.
+func (p *Proc) URL() string {
+	if p.NATS != "" {
+		return p.NATS
+	}
+	return "nats://127.0.0.1:" + strconv.Itoa(p.Port)
+}
 
 // Pid is the child's process id (0 when not running).
 func (p *Proc) Pid() int {
@@ -122,6 +144,21 @@ func (p *Proc) WaitReady(ctx context.Context, total time.Duration) error {
 		}
 		return nil
 	})
+}
+
+// Exited says whether the child has ended on its own (not by Kill or
+// Stop), and how: its wait error.
+func (p *Proc) Exited() (bool, error) {
+	if p.cmd == nil {
+		return false, nil
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err // Kill and Stop still find it
+		return true, err
+	default:
+		return false, nil
+	}
 }
 
 // Signal sends sig to the child.
