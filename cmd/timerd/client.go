@@ -43,6 +43,8 @@ type cliCommand struct {
 	maxArgs int
 	summary string
 	help    string // flags and examples, after the usage line
+	// offline commands compute their answer locally: no connection is made.
+	offline bool
 	// setup registers the command's own flags on fs and answers the step
 	// that turns positional arguments into an action.
 	setup func(r *cliRun, fs *flag.FlagSet) cliPrepare
@@ -108,6 +110,9 @@ func (r *cliRun) main(args []string) int {
 	if err != nil {
 		return r.report(err)
 	}
+	if r.cmd.offline {
+		return r.report(action(context.Background(), nil))
+	}
 	nc, err := r.connect()
 	if err != nil {
 		return r.report(err)
@@ -149,12 +154,16 @@ func (r *cliRun) flagSet() (*flag.FlagSet, cliPrepare) {
 	fs := flag.NewFlagSet("timerd "+r.cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors and help are printed by main
 	fs.Usage = func() {}
+	r.timeout = client.DefaultTimeout
+	fs.BoolVar(&r.jsonOut, "json", false, "")
+	if r.cmd.offline {
+		return fs, r.cmd.setup(r, fs) // no server: no connection flags to take
+	}
 	fs.StringVar(&r.server, "s", cliDefaultServer, "")
 	fs.StringVar(&r.server, "server", cliDefaultServer, "")
 	fs.StringVar(&r.prefix, "api-prefix", api.DefaultPrefix, "")
 	r.auth.register(fs, nil)
 	fs.DurationVar(&r.timeout, "timeout", client.DefaultTimeout, "")
-	fs.BoolVar(&r.jsonOut, "json", false, "")
 	return fs, r.cmd.setup(r, fs)
 }
 

@@ -26,6 +26,7 @@ var cliCommands = []cliCommand{
 	{name: "resume", args: "ID", minArgs: 1, maxArgs: 1, summary: "let a paused timer fire again", help: cliHelpResume, setup: cliSetupResume},
 	{name: "trigger", args: "ID", minArgs: 1, maxArgs: 1, summary: "fire a timer's next occurrence now", help: cliHelpTrigger, setup: cliSetupTrigger},
 	{name: "stats", summary: "show one node's counters", help: cliHelpStats, setup: cliSetupStats},
+	{name: "next", args: "SPEC", minArgs: 1, maxArgs: 1, offline: true, summary: "print a cron or repeat spec's next occurrences (no server)", help: cliHelpNext, setup: cliSetupNext},
 }
 
 func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
@@ -35,6 +36,7 @@ func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
 		headers        = cliHeaders{}
 		data, dataFile string
 		dataSet        bool
+		dryRun         bool
 	)
 	fs.StringVar(&t.ID, "id", "", "")
 	fs.StringVar(&t.Subject, "subject", "", "")
@@ -43,6 +45,8 @@ func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
 	fs.StringVar(&t.Cron, "cron", "", "")
 	fs.StringVar(&t.Repeat, "repeat", "", "")
 	fs.StringVar(&t.TimeZone, "tz", "", "")
+	fs.StringVar(&t.CronDialect, "cron-dialect", "", "")
+	fs.BoolVar(&dryRun, "dry-run", false, "")
 	fs.Var(&start, "start", "")
 	fs.Var(&end, "end", "")
 	fs.Int64Var(&t.MaxFires, "max-fires", 0, "")
@@ -86,6 +90,9 @@ func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
 		if t.ExpectedRevision > 0 && !t.Replace {
 			return nil, cliUsagef("--expect-revision guards a replace: add --replace")
 		}
+		if t.CronDialect != "" && t.Cron == "" {
+			return nil, cliUsagef("--cron-dialect says how to read --cron: add --cron")
+		}
 		t.At, t.Start, t.End = at.t, start.t, end.t
 		if len(headers) > 0 {
 			t.Headers = nats.Header(headers)
@@ -97,6 +104,9 @@ func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
 				return nil, err
 			}
 			t.Data = b
+		}
+		if dryRun {
+			return r.dryRun(t), nil
 		}
 		return func(ctx context.Context, c *client.Client) error {
 			rep, err := c.Schedule(ctx, t)
@@ -198,10 +208,6 @@ var (
 	cliSetupCancel = cliIDCommand(true, func(ctx context.Context, c *client.Client, id string, opts []client.CallOption) (any, error) {
 		return c.Cancel(ctx, id, opts...)
 	}, func(w io.Writer, rep any) { cliPrintCancel(w, rep.(api.CancelReply)) })
-
-	cliSetupGet = cliIDCommand(false, func(ctx context.Context, c *client.Client, id string, _ []client.CallOption) (any, error) {
-		return c.Get(ctx, id)
-	}, func(w io.Writer, rep any) { cliPrintTimer(w, rep.(api.Timer)) })
 
 	cliSetupPause = cliIDCommand(true, func(ctx context.Context, c *client.Client, id string, opts []client.CallOption) (any, error) {
 		return c.Pause(ctx, id, opts...)

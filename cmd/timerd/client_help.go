@@ -22,8 +22,22 @@ func (r *cliRun) printHelp(w io.Writer) {
 		usage += " " + r.cmd.args
 	}
 	summary := strings.ToUpper(r.cmd.summary[:1]) + r.cmd.summary[1:]
-	fmt.Fprintf(w, "Usage: %s\n\n%s.\n\n%s\n%s", usage, summary, strings.TrimSpace(r.cmd.help), cliHelpCommon)
+	common := cliHelpCommon
+	if r.cmd.offline {
+		common = cliHelpOffline
+	}
+	fmt.Fprintf(w, "Usage: %s\n\n%s.\n\n%s\n%s", usage, summary, strings.TrimSpace(r.cmd.help), common)
 }
+
+// cliHelpOffline ends the help of a command that needs no server.
+const cliHelpOffline = `
+Output:
+  --json               print the answer as JSON
+  -h, --help           this help
+
+Needs no server: the occurrences are computed here, by the same code as timerd's.
+Exit status: 0 done, 1 failed, 2 bad command line.
+`
 
 const cliHelpCommon = `
 Connection and output:
@@ -65,6 +79,8 @@ What:
 
 Recurring timers:
   --tz ZONE            IANA zone of the cron and repeat local times (default UTC)
+  --cron-dialect D     how to read --cron: standard (default), quartz, eventbridge
+                       (a cron(...) spec is eventbridge's; see docs/semantics.md)
   --start TIME         no occurrence before this RFC 3339 time
   --end TIME           no occurrence after this RFC 3339 time
   --max-fires N        stop after N fires
@@ -75,6 +91,10 @@ Changing a timer:
   --replace            replace the timer with this id instead of failing with 409
   --expect-revision N  with --replace: only if the timer is at revision N (else 409)
 
+Checking:
+  --dry-run            validate as a create would and print the timer and its next
+                       occurrences; nothing is stored (exit 1 with timerd's error if invalid)
+
 Scheduling the same id with the same flags again is safe: timerd answers the
 existing timer unchanged.
 
@@ -83,6 +103,7 @@ Examples:
   timerd schedule --subject reports.run --id daily --cron '0 6 * * 1-5' --tz Europe/Paris
   timerd schedule --subject billing.trial.end --in P14D --header X-Tenant=acme --data-file body.json
   echo hello | timerd schedule --subject demo.x --at 2030-01-02T15:00:00Z --data-file -
+  timerd schedule --subject reports.run --cron 'cron(0 9 ? * 6#3 *)' --dry-run
   timerd schedule --subject orders.expire --id order-1 --in 1h --replace --expect-revision 3
 `
 
@@ -116,11 +137,16 @@ Examples:
 `
 
 const cliHelpGet = `
-Shows the timer: its spec, next nominal fire time, fires so far, state and
-revision. An unknown id, or a one-shot that has already fired, fails with 404.
+Shows the timer: its spec, next nominal fire time and the ones after it, fires
+so far, state and revision. An unknown id, or a one-shot that has already
+fired, fails with 404.
+
+  -n N                 show the next N nominal occurrences (0 to 100; default:
+                       the server's, 5)
 
 Examples:
   timerd get order-1
+  timerd get daily -n 10
   timerd get order-1 --json
 `
 
