@@ -64,13 +64,16 @@ type cliRun struct {
 	stdout io.Writer
 	stderr io.Writer
 
-	server   string
-	prefix   string
-	auth     natsAuth
-	timeout  time.Duration
-	jsonOut  bool
-	getenv   func(string) string
-	readFile func(string) ([]byte, error)
+	server  string
+	prefix  string
+	auth    natsAuth
+	timeout time.Duration
+	jsonOut bool
+	// maxPayload is the NATS server's max payload, known once connected:
+	// batch keeps each request under it.
+	maxPayload int64
+	getenv     func(string) string
+	readFile   func(string) ([]byte, error)
 }
 
 // cliUsageError is a mistake in the command line: exit 2, nothing sent.
@@ -118,6 +121,7 @@ func (r *cliRun) main(args []string) int {
 		return r.report(err)
 	}
 	defer nc.Close()
+	r.maxPayload = nc.MaxPayload()
 	c := client.New(nc, client.WithPrefix(r.prefix), client.WithTimeout(r.timeout))
 	return r.report(action(context.Background(), c))
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -18,7 +17,7 @@ import (
 // cliCommands lists the client subcommands in the order help shows them.
 var cliCommands = []cliCommand{
 	{name: "schedule", summary: "create or replace a timer", help: cliHelpSchedule, setup: cliSetupSchedule},
-	{name: "batch", args: "[FILE|-]", maxArgs: 1, summary: "schedule many timers from a JSON array", help: cliHelpBatch, setup: cliSetupBatch},
+	{name: "batch", args: "[FILE|-]", maxArgs: 1, summary: "schedule many timers from a JSON array or NDJSON", help: cliHelpBatch, setup: cliSetupBatch},
 	{name: "cancel", args: "ID", minArgs: 1, maxArgs: 1, summary: "cancel a timer", help: cliHelpCancel, setup: cliSetupCancel},
 	{name: "get", args: "ID", minArgs: 1, maxArgs: 1, summary: "show a timer", help: cliHelpGet, setup: cliSetupGet},
 	{name: "ls", summary: "list timers", help: cliHelpLs, setup: cliSetupLs},
@@ -116,67 +115,6 @@ func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
 			return r.print(rep, func(w io.Writer) { cliPrintSchedule(w, rep) })
 		}, nil
 	}
-}
-
-func cliSetupBatch(r *cliRun, _ *flag.FlagSet) cliPrepare {
-	return func(args []string) (cliAction, error) {
-		path := "-"
-		if len(args) == 1 {
-			path = args[0]
-		}
-		raw, err := r.readInput(path)
-		if err != nil {
-			return nil, err
-		}
-		items, err := cliDecodeBatch(raw)
-		if err != nil {
-			if path == "-" {
-				return nil, fmt.Errorf("batch from stdin: %w", err)
-			}
-			return nil, fmt.Errorf("batch file %s: %w", path, err)
-		}
-		return func(ctx context.Context, c *client.Client) error {
-			results, err := c.BatchItems(ctx, items)
-			if err != nil {
-				return err
-			}
-			if err := r.print(results, func(w io.Writer) { cliPrintBatch(w, items, results) }); err != nil {
-				return err
-			}
-			if failed := cliBatchFailures(results); failed > 0 {
-				return fmt.Errorf("%d of %d timers failed", failed, len(results))
-			}
-			return nil
-		}, nil
-	}
-}
-
-// cliDecodeBatch reads a JSON array of batch items, refusing unknown fields
-// so that a misspelt "subjet" is an error rather than a timer without one.
-func cliDecodeBatch(raw []byte) ([]api.BatchItem, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var items []api.BatchItem
-	if err := dec.Decode(&items); err != nil {
-		return nil, fmt.Errorf("want a JSON array of timers: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("want one JSON array, found more after it")
-	}
-	if len(items) == 0 {
-		return nil, fmt.Errorf("no timers in the array")
-	}
-	return items, nil
-}
-
-func cliBatchFailures(results []api.BatchResult) int {
-	failed := 0
-	for _, res := range results {
-		if res.Error != "" || res.Code != 0 {
-			failed++
-		}
-	}
-	return failed
 }
 
 // cliIDCommand builds the setup of a command that takes one timer id and,

@@ -108,20 +108,32 @@ Examples:
 `
 
 const cliHelpBatch = `
-Reads a JSON array of timers from FILE, or from stdin with "-" or no FILE.
-Each element has the schedule headers in snake case, plus the kept headers and
-the payload as UTF-8 "data" or base64 "data_b64":
+Reads timers from FILE, or from stdin with "-" or no FILE: a JSON array, or
+NDJSON (one JSON object a line). Each timer has the schedule headers in snake
+case, plus the kept headers and the payload as UTF-8 "data" or base64
+"data_b64":
 
   [{"id": "r-1", "subject": "reminders", "in": "1h", "data": "first"},
    {"id": "r-2", "subject": "reminders", "cron": "@daily", "time_zone": "Europe/Paris",
     "headers": {"X-Tenant": "acme"}, "data_b64": "AAEC"}]
 
-Fields: id subject in at cron repeat time_zone start end max_fires misfire
-jitter replace headers data data_b64. Each timer succeeds or fails on its own;
-the exit status is 1 if any failed.
+Fields: id subject in at cron cron_dialect repeat time_zone start end
+max_fires misfire jitter replace headers data data_b64. Each timer succeeds or
+fails on its own; the exit status is 1 if any failed.
+
+Any size of input is streamed: timers go in requests of --max-batch timers
+(and under the server's max payload), a few in flight, and the results print
+in input order, numbered from 0. On a terminal, a progress line on stderr
+shows the timers sent, their rate and, for a file, the time left; piped,
+nothing but the results is written. Input that is malformed from the start
+sends nothing; a malformed timer further on stops the run after the timers
+before it were sent (scheduling them again is safe: ids make it idempotent).
+
+  --max-batch N        timers per request (default 1000; at most the server's --max-batch)
 
 Examples:
   timerd batch timers.json
+  timerd batch timers.ndjson --max-batch 500
   generate-timers | timerd batch --json
 `
 

@@ -25,14 +25,16 @@ func cliPrintSchedule(w io.Writer, rep api.ScheduleReply) {
 	fmt.Fprintf(w, "%s already scheduled%s (revision %d, unchanged)\n", rep.ID, when, rep.Revision)
 }
 
-func cliPrintBatch(w io.Writer, items []api.BatchItem, results []api.BatchResult) {
+// cliPrintBatch writes the results of a chunk of a batch whose first timer
+// is number first of the input (numbers count from 0).
+func cliPrintBatch(w io.Writer, first int, items []api.BatchItem, results []api.BatchResult) {
 	for i, res := range results {
 		if res.Error != "" || res.Code != 0 {
 			id := ""
 			if i < len(items) && items[i].ID != "" {
 				id = " (" + items[i].ID + ")"
 			}
-			fmt.Fprintf(w, "timer %d%s failed: %s (code %d)\n", i, id, res.Error, res.Code)
+			fmt.Fprintf(w, "timer %d%s failed: %s (code %d)\n", first+i, id, res.Error, res.Code)
 			continue
 		}
 		cliPrintSchedule(w, res.ScheduleReply)
