@@ -141,7 +141,13 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var nd atomic.Pointer[node.Node]
 	if c.httpAddr != "" {
-		stopHTTP, err := serveHTTP(c.httpAddr, reg, func() bool { n := nd.Load(); return n != nil && n.Ready() && nc.IsConnected() }, c.pprof, log)
+		page, pageLog, err := startStatusPage(c, nc, reg, &nd, log) // serve_page.go: the page at /
+		if err != nil {
+			return err
+		}
+		defer page.Close()
+		log = pageLog
+		stopHTTP, err := serveHTTP(c.httpAddr, reg, func() bool { n := nd.Load(); return n != nil && n.Ready() && nc.IsConnected() }, c.pprof, log, page)
 		if err != nil {
 			return err
 		}
@@ -255,9 +261,13 @@ func connectExternal(c *serveConfig, log *slog.Logger) (*nats.Conn, error) {
 }
 
 // serveHTTP serves /healthz (the process is up), /readyz (ready to fire on
-// time), /metrics, and with pprof /debug/pprof/; the returned func stops it.
-func serveHTTP(addr string, reg *prometheus.Registry, ready func() bool, pprof bool, log *slog.Logger) (func(), error) {
+// time), /metrics, with pprof /debug/pprof/, and the status page at / and
+// what the other paths leave; the returned func stops it.
+func serveHTTP(addr string, reg *prometheus.Registry, ready func() bool, pprof bool, log *slog.Logger, page http.Handler) (func(), error) {
 	mux := http.NewServeMux()
+	if page != nil {
+		mux.Handle("/", page)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready() {
