@@ -95,11 +95,14 @@ func (p *Page) run(ctx context.Context) {
 	for {
 		now := time.Now()
 		p.hist.addSample(p.sampleStats(ctx, now))
+		// Until the histogram is registered (the node is still starting),
+		// look again at every sample: the window must start before the
+		// first fire.
 		if p.cfg.Metrics != nil && now.Sub(lastLag) >= p.cfg.LagEvery {
 			if l, _, ok := readRegistry(p.cfg.Metrics, now); ok {
 				p.hist.addLag(l)
+				lastLag = now
 			}
-			lastLag = now
 		}
 		select {
 		case <-ctx.Done():

@@ -232,8 +232,9 @@ type timerView struct {
 type count2 struct{ Name, Value string }
 
 type occurrence struct {
-	UTC string
-	In  string // from now, for people: "in 3h12m"
+	UTC   string
+	In    string // from now, for people: "in 3h12m"
+	Local string // the wall clock of the timer's zone: "Mon 09:30 CET"
 }
 
 func (p *Page) timer(w http.ResponseWriter, r *http.Request) {
@@ -277,10 +278,14 @@ func (p *Page) timer(w http.ResponseWriter, r *http.Request) {
 		v.Headers = append(v.Headers, count2{k, t.Headers[k]})
 	}
 	now := time.Now()
+	zone, zerr := time.LoadLocation(t.TimeZone) // "" is UTC
 	for _, s := range t.Upcoming {
 		o := occurrence{UTC: s}
 		if at, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			o.In = relative(at.Sub(now))
+			if zerr == nil && t.TimeZone != "" {
+				o.Local = at.In(zone).Format("Mon 2006-01-02 15:04 MST")
+			}
 		}
 		v.Upcoming = append(v.Upcoming, o)
 	}
