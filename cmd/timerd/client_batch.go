@@ -52,6 +52,7 @@ func cliSetupBatch(r *cliRun, fs *flag.FlagSet) cliPrepare {
 			defer in.close()
 			b := &cliBatchRun{r: r, c: c, in: in, max: maxBatch, where: where,
 				progress: newCliProgress(r.stderr, cliIsTerminal(r.stderr), in.size, time.Now)}
+			b.progress.sharesScreen = cliIsTerminal(r.stdout)
 			return b.run(ctx, first)
 		}, nil
 	}

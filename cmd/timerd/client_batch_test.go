@@ -159,6 +159,11 @@ func TestCliProgressLine(t *testing.T) {
 	if b.Len() != 0 {
 		t.Errorf("redrawn within %v: %q", cliProgressEvery, b.String())
 	}
+	p.clear() // stdout is elsewhere: the line stays
+	if b.Len() != 0 {
+		t.Errorf("cleared with stdout elsewhere: %q", b.String())
+	}
+	p.sharesScreen = true
 	p.clear()
 	p.update(252_000, 25_200_000) // cleared for results: drawn again at once
 	if !strings.HasPrefix(b.String(), "\r\x1b[K\r\x1b[Ktimerd batch: 252000 timers sent") {

@@ -37,6 +37,10 @@ type cliProgress struct {
 	size int64 // input bytes; <= 0 unknown: no percentage, no ETA
 	now  func() time.Time
 
+	// sharesScreen: stdout is the same terminal, so the line is taken off
+	// before results are printed. Otherwise it stays, redrawn at its pace.
+	sharesScreen bool
+
 	start    time.Time
 	lastDraw time.Time
 	shown    bool // the line is on the screen now
@@ -67,7 +71,7 @@ func (p *cliProgress) update(sent int, offset int64) {
 // clear takes the line off the screen before results are printed, so the
 // two do not mix when stdout is the same terminal; update redraws it.
 func (p *cliProgress) clear() {
-	if p.on && p.shown {
+	if p.on && p.shown && p.sharesScreen {
 		fmt.Fprint(p.w, "\r\x1b[K")
 		p.shown = false
 	}
