@@ -142,7 +142,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 	}
 	for kind, n := range map[string]int{"in": 3, "at": 1, "cron": 4, "repeat": 1} {
-		if !strings.Contains(dom, fmt.Sprintf(`<tr data-kind="%s"><td>%s</td><td class="n">%d</td></tr>`, kind, kind, n)) {
+		if !strings.Contains(dom, fmt.Sprintf(`<tr data-name="%s"><td>%s</td><td class="n">%d</td></tr>`, kind, kind, n)) {
 			t.Errorf("pending by kind: no row %s = %d", kind, n)
 		}
 	}

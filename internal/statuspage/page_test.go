@@ -126,7 +126,7 @@ func TestOverviewShowsTheCluster(t *testing.T) {
 		}
 	}
 	for kind, n := range map[string]string{"in": "2", "at": "1", "cron": "2", "repeat": "1"} {
-		if !regexp.MustCompile(`data-kind="` + kind + `"><td>` + kind + `</td><td class="n">` + n + `<`).MatchString(body) {
+		if !regexp.MustCompile(`data-name="` + kind + `"><td>` + kind + `</td><td class="n">` + n + `<`).MatchString(body) {
 			t.Errorf("by kind: no row %s = %s", kind, n)
 		}
 	}

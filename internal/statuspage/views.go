@@ -40,6 +40,12 @@ type count struct {
 	Value int64
 }
 
+// countTable is a small table of counts by one property.
+type countTable struct {
+	By   string // kind or state
+	Rows []count
+}
+
 // nodeRow is one node of the registry.
 type nodeRow struct {
 	api.NodeStats
@@ -76,8 +82,7 @@ type overviewView struct {
 	StatsErr  string
 	Stats     api.Stats
 	Cluster   api.ClusterStats
-	Kinds     []count
-	States    []count
+	Tables    []countTable // pending by kind, by state
 	Nodes     []nodeRow
 	Health    map[string]int
 	Grid      []cell
@@ -124,10 +129,12 @@ func (v *overviewView) fill(p *Page, now time.Time) {
 		v.Cluster = api.ClusterStats{Nodes: 1, Timers: st.Timers, Scheduled: st.Scheduled, Paused: st.Paused,
 			Failed: st.Failed, Fired: st.Fired, ByKind: st.ByKind}
 	}
+	kinds := countTable{By: "kind"}
 	for _, k := range []string{api.KindIn, api.KindAt, api.KindCron, api.KindRepeat} {
-		v.Kinds = append(v.Kinds, count{k, v.Cluster.ByKind[k]})
+		kinds.Rows = append(kinds.Rows, count{k, v.Cluster.ByKind[k]})
 	}
-	v.States = []count{{api.StateScheduled, v.Cluster.Scheduled}, {api.StatePaused, v.Cluster.Paused}, {api.StateFailed, v.Cluster.Failed}}
+	v.Tables = []countTable{kinds, {By: "state", Rows: []count{
+		{api.StateScheduled, v.Cluster.Scheduled}, {api.StatePaused, v.Cluster.Paused}, {api.StateFailed, v.Cluster.Failed}}}}
 	for _, n := range st.Nodes {
 		v.Health[n.Health]++
 		v.Nodes = append(v.Nodes, nodeRow{NodeStats: n, Self: n.Name == st.Node, LastAgo: (time.Duration(n.LastBeatAgoMs) * time.Millisecond).Round(100 * time.Millisecond).String()})
