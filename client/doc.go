@@ -32,7 +32,7 @@
 // Timer exactly as Schedule would and answers it with its next occurrences,
 // storing nothing; Get with Upcoming(n) answers a stored timer's next n.
 //
-//	preview, err := c.DryRun(ctx, client.Timer{Subject: "reports.run", Cron: "0 9 ? * 6#3 *", CronDialect: "quartz"})
+//	preview, err := c.DryRun(ctx, client.Timer{Subject: "reports.run", Cron: "0 0 9 ? * 6#3", CronDialect: "quartz"})
 //	t, err := c.Get(ctx, "order-1", client.Upcoming(10))
 //
 // Every call takes a context. When the context has no deadline, the client's
