@@ -52,7 +52,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.listen, "listen", jetstream.DefaultListen, "embedded NATS: client address (host:port; port 0 picks one); beyond loopback it needs authentication or --insecure")
 	fs.StringVar(&c.data, "data", "./timerd-data", "embedded NATS: JetStream storage directory (unless --nats-config sets store_dir); also keeps the node name")
 	fs.StringVar(&c.natsURL, "nats", "", "join an existing NATS system at URL[,URL] instead of embedding one")
-	fs.StringVar(&c.httpAddr, "http", "", "serve /healthz, /readyz and /metrics on this address (e.g. 127.0.0.1:8080)")
+	fs.StringVar(&c.httpAddr, "http", "", "serve the status page at /, and /healthz, /readyz and /metrics, on this address (e.g. 127.0.0.1:8080)")
 	fs.StringVar(&c.nodeName, "node", "", "node name, unique among live nodes; a node restarted under its name takes its shards back at once (default: host name plus a random suffix, kept in --data when NATS is embedded)")
 	fs.StringVar(&c.prefix, "api-prefix", api.DefaultPrefix, "API subject prefix; also names the KV bucket")
 	fs.StringVar(&c.allow, "allow-subjects", ">", "comma-separated subject filters fires may be published to")
