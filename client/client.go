@@ -59,8 +59,17 @@ func New(nc *nats.Conn, opts ...Option) *Client {
 // names) under this client's prefix, e.g. "timerd.schedule".
 func (c *Client) Subject(endpoint string) string { return c.prefix + "." + endpoint }
 
-// CallOption refines Cancel, Pause and Resume.
+// CallOption refines Get, Cancel, Pause and Resume.
 type CallOption func(nats.Header)
+
+// Upcoming makes Get answer the timer's next n nominal occurrences in
+// api.Timer.Upcoming (Timer-Upcoming; the server's default is 5, its most
+// 100, and it refuses more with a 400).
+func Upcoming(n int) CallOption {
+	return func(h nats.Header) {
+		h.Set(api.HeaderUpcoming, strconv.Itoa(n))
+	}
+}
 
 // ExpectRevision makes the call act only if the timer is at this revision;
 // timerd answers 409 otherwise, and 404 if the timer does not exist.
@@ -81,6 +90,22 @@ func (c *Client) Schedule(ctx context.Context, t Timer) (api.ScheduleReply, erro
 	if err != nil {
 		return rep, err
 	}
+	err = c.call(ctx, msg, &rep)
+	return rep, err
+}
+
+// DryRun asks timerd to validate t exactly as Schedule would and answers the
+// timer it would create, with its next occurrences (Upcoming), storing
+// nothing. It fails with the same *Error a Schedule of t would.
+//
+//	preview, err := c.DryRun(ctx, client.Timer{Subject: "reports.run", Cron: "0 9 ? * 6#3 *", CronDialect: "eventbridge"})
+func (c *Client) DryRun(ctx context.Context, t Timer) (api.Timer, error) {
+	var rep api.Timer
+	msg, err := t.Msg(c.Subject(api.EndpointSchedule))
+	if err != nil {
+		return rep, err
+	}
+	msg.Header.Set(api.HeaderDryRun, "true")
 	err = c.call(ctx, msg, &rep)
 	return rep, err
 }
@@ -131,10 +156,10 @@ func (c *Client) Cancel(ctx context.Context, id string, opts ...CallOption) (api
 	return rep, err
 }
 
-// Get reads the timer id.
-func (c *Client) Get(ctx context.Context, id string) (api.Timer, error) {
+// Get reads the timer id. Upcoming(n) asks for its next n occurrences.
+func (c *Client) Get(ctx context.Context, id string, opts ...CallOption) (api.Timer, error) {
 	var rep api.Timer
-	err := c.callID(ctx, api.EndpointGet, id, nil, &rep)
+	err := c.callID(ctx, api.EndpointGet, id, opts, &rep)
 	return rep, err
 }
 

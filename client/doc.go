@@ -28,6 +28,13 @@
 // same request answers the original timer with Created false, so retrying
 // after a timeout never schedules a second fire.
 //
+// To see when a timer fires before or after creating it: DryRun validates a
+// Timer exactly as Schedule would and answers it with its next occurrences,
+// storing nothing; Get with Upcoming(n) answers a stored timer's next n.
+//
+//	preview, err := c.DryRun(ctx, client.Timer{Subject: "reports.run", Cron: "0 0 9 ? * 6#3", CronDialect: "quartz"})
+//	t, err := c.Get(ctx, "order-1", client.Upcoming(10))
+//
 // Every call takes a context. When the context has no deadline, the client's
 // timeout (WithTimeout, default 5s) bounds the request.
 //

@@ -28,6 +28,9 @@ type Timer struct {
 	Cron     string        // cron expression or descriptor ("0 6 * * *", "@every 5m")
 	Repeat   string        // ISO 8601 repeating interval ("R3/2030-01-01T00:00:00Z/PT1H")
 	TimeZone string        // IANA zone of the local times in Cron and Repeat (default UTC)
+	// CronDialect says how to read Cron: "" or "standard" (Vixie cron),
+	// "quartz" or "eventbridge" (Timer-Cron-Dialect; docs/semantics.md).
+	CronDialect string
 
 	Start    time.Time     // recurring: no occurrence before this
 	End      time.Time     // recurring: no occurrence after this
@@ -71,6 +74,7 @@ func (t Timer) Msg(subject string) (*nats.Msg, error) {
 	}
 	setIf(h, api.HeaderID, t.ID)
 	setIf(h, api.HeaderTimeZone, t.TimeZone)
+	setIf(h, api.HeaderCronDialect, t.CronDialect)
 	setIf(h, api.HeaderStart, formatTimeIf(t.Start))
 	setIf(h, api.HeaderEnd, formatTimeIf(t.End))
 	if t.MaxFires > 0 {
@@ -103,15 +107,16 @@ func (t Timer) BatchItem() (api.BatchItem, error) {
 		return api.BatchItem{}, badRequest("Timer.ExpectedRevision is %d, but a batch cannot carry an expected revision; use Schedule", t.ExpectedRevision)
 	}
 	item := api.BatchItem{
-		ID:       t.ID,
-		Subject:  t.Subject,
-		Cron:     t.Cron,
-		Repeat:   t.Repeat,
-		TimeZone: t.TimeZone,
-		Start:    formatTimeIf(t.Start),
-		End:      formatTimeIf(t.End),
-		Misfire:  t.Misfire,
-		Replace:  t.Replace,
+		ID:          t.ID,
+		Subject:     t.Subject,
+		Cron:        t.Cron,
+		Repeat:      t.Repeat,
+		TimeZone:    t.TimeZone,
+		CronDialect: t.CronDialect,
+		Start:       formatTimeIf(t.Start),
+		End:         formatTimeIf(t.End),
+		Misfire:     t.Misfire,
+		Replace:     t.Replace,
 	}
 	switch kind {
 	case api.KindIn:
@@ -171,6 +176,9 @@ func (t Timer) validate() (string, error) {
 	}
 	if len(kinds) > 1 {
 		return "", badRequest("Timer sets %s: give exactly one of In (or InSpec), At, Cron and Repeat", strings.Join(kinds, " and "))
+	}
+	if t.CronDialect != "" && t.Cron == "" {
+		return "", badRequest("Timer.CronDialect is %q but Timer.Cron is empty: a dialect says how to read a cron spec", t.CronDialect)
 	}
 	if t.InSpec == "" && t.In < 0 {
 		return "", badRequest("Timer.In is %s: a delay must be 0 or more", t.In)

@@ -189,3 +189,20 @@ func TestTimerBatchItemRefusesWhatABatchCannotCarry(t *testing.T) {
 		}
 	}
 }
+
+func TestTimerCronDialect(t *testing.T) {
+	timer := Timer{Subject: "reports.run", Cron: "0 0 9 ? * 6#3", CronDialect: "quartz"}
+	msg, err := timer.Msg("timerd.schedule")
+	if err != nil || msg.Header.Get(api.HeaderCronDialect) != "quartz" {
+		t.Errorf("msg %v, %v: want Timer-Cron-Dialect quartz", msg, err)
+	}
+	item, err := timer.BatchItem()
+	if err != nil || item.CronDialect != "quartz" {
+		t.Errorf("batch item %+v, %v: want cron_dialect quartz", item, err)
+	}
+	_, err = Timer{Subject: "x", In: time.Second, CronDialect: "quartz"}.Msg("timerd.schedule")
+	var e *Error
+	if !errors.As(err, &e) || !strings.Contains(e.Message, "Timer.CronDialect") {
+		t.Errorf("dialect without cron: %v, want a 400 naming Timer.CronDialect", err)
+	}
+}

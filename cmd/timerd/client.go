@@ -43,6 +43,8 @@ type cliCommand struct {
 	maxArgs int
 	summary string
 	help    string // flags and examples, after the usage line
+	// offline commands compute their answer locally: no connection is made.
+	offline bool
 	// setup registers the command's own flags on fs and answers the step
 	// that turns positional arguments into an action.
 	setup func(r *cliRun, fs *flag.FlagSet) cliPrepare
@@ -62,13 +64,16 @@ type cliRun struct {
 	stdout io.Writer
 	stderr io.Writer
 
-	server   string
-	prefix   string
-	auth     natsAuth
-	timeout  time.Duration
-	jsonOut  bool
-	getenv   func(string) string
-	readFile func(string) ([]byte, error)
+	server  string
+	prefix  string
+	auth    natsAuth
+	timeout time.Duration
+	jsonOut bool
+	// maxPayload is the NATS server's max payload, known once connected:
+	// batch keeps each request under it.
+	maxPayload int64
+	getenv     func(string) string
+	readFile   func(string) ([]byte, error)
 }
 
 // cliUsageError is a mistake in the command line: exit 2, nothing sent.
@@ -108,11 +113,15 @@ func (r *cliRun) main(args []string) int {
 	if err != nil {
 		return r.report(err)
 	}
+	if r.cmd.offline {
+		return r.report(action(context.Background(), nil))
+	}
 	nc, err := r.connect()
 	if err != nil {
 		return r.report(err)
 	}
 	defer nc.Close()
+	r.maxPayload = nc.MaxPayload()
 	c := client.New(nc, client.WithPrefix(r.prefix), client.WithTimeout(r.timeout))
 	return r.report(action(context.Background(), c))
 }
@@ -149,12 +158,16 @@ func (r *cliRun) flagSet() (*flag.FlagSet, cliPrepare) {
 	fs := flag.NewFlagSet("timerd "+r.cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors and help are printed by main
 	fs.Usage = func() {}
+	r.timeout = client.DefaultTimeout
+	fs.BoolVar(&r.jsonOut, "json", false, "")
+	if r.cmd.offline {
+		return fs, r.cmd.setup(r, fs) // no server: no connection flags to take
+	}
 	fs.StringVar(&r.server, "s", cliDefaultServer, "")
 	fs.StringVar(&r.server, "server", cliDefaultServer, "")
 	fs.StringVar(&r.prefix, "api-prefix", api.DefaultPrefix, "")
 	r.auth.register(fs, nil)
 	fs.DurationVar(&r.timeout, "timeout", client.DefaultTimeout, "")
-	fs.BoolVar(&r.jsonOut, "json", false, "")
 	return fs, r.cmd.setup(r, fs)
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -18,7 +17,7 @@ import (
 // cliCommands lists the client subcommands in the order help shows them.
 var cliCommands = []cliCommand{
 	{name: "schedule", summary: "create or replace a timer", help: cliHelpSchedule, setup: cliSetupSchedule},
-	{name: "batch", args: "[FILE|-]", maxArgs: 1, summary: "schedule many timers from a JSON array", help: cliHelpBatch, setup: cliSetupBatch},
+	{name: "batch", args: "[FILE|-]", maxArgs: 1, summary: "schedule many timers from a JSON array or NDJSON", help: cliHelpBatch, setup: cliSetupBatch},
 	{name: "cancel", args: "ID", minArgs: 1, maxArgs: 1, summary: "cancel a timer", help: cliHelpCancel, setup: cliSetupCancel},
 	{name: "get", args: "ID", minArgs: 1, maxArgs: 1, summary: "show a timer", help: cliHelpGet, setup: cliSetupGet},
 	{name: "ls", summary: "list timers", help: cliHelpLs, setup: cliSetupLs},
@@ -26,6 +25,7 @@ var cliCommands = []cliCommand{
 	{name: "resume", args: "ID", minArgs: 1, maxArgs: 1, summary: "let a paused timer fire again", help: cliHelpResume, setup: cliSetupResume},
 	{name: "trigger", args: "ID", minArgs: 1, maxArgs: 1, summary: "fire a timer's next occurrence now", help: cliHelpTrigger, setup: cliSetupTrigger},
 	{name: "stats", summary: "show one node's counters", help: cliHelpStats, setup: cliSetupStats},
+	{name: "next", args: "SPEC", minArgs: 1, maxArgs: 1, offline: true, summary: "print a cron or repeat spec's next occurrences (no server)", help: cliHelpNext, setup: cliSetupNext},
 }
 
 func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
@@ -35,6 +35,7 @@ func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
 		headers        = cliHeaders{}
 		data, dataFile string
 		dataSet        bool
+		dryRun         bool
 	)
 	fs.StringVar(&t.ID, "id", "", "")
 	fs.StringVar(&t.Subject, "subject", "", "")
@@ -43,6 +44,8 @@ func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
 	fs.StringVar(&t.Cron, "cron", "", "")
 	fs.StringVar(&t.Repeat, "repeat", "", "")
 	fs.StringVar(&t.TimeZone, "tz", "", "")
+	fs.StringVar(&t.CronDialect, "cron-dialect", "", "")
+	fs.BoolVar(&dryRun, "dry-run", false, "")
 	fs.Var(&start, "start", "")
 	fs.Var(&end, "end", "")
 	fs.Int64Var(&t.MaxFires, "max-fires", 0, "")
@@ -86,6 +89,9 @@ func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
 		if t.ExpectedRevision > 0 && !t.Replace {
 			return nil, cliUsagef("--expect-revision guards a replace: add --replace")
 		}
+		if t.CronDialect != "" && t.Cron == "" {
+			return nil, cliUsagef("--cron-dialect says how to read --cron: add --cron")
+		}
 		t.At, t.Start, t.End = at.t, start.t, end.t
 		if len(headers) > 0 {
 			t.Headers = nats.Header(headers)
@@ -98,6 +104,9 @@ func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
 			}
 			t.Data = b
 		}
+		if dryRun {
+			return r.dryRun(t), nil
+		}
 		return func(ctx context.Context, c *client.Client) error {
 			rep, err := c.Schedule(ctx, t)
 			if err != nil {
@@ -106,67 +115,6 @@ func cliSetupSchedule(r *cliRun, fs *flag.FlagSet) cliPrepare {
 			return r.print(rep, func(w io.Writer) { cliPrintSchedule(w, rep) })
 		}, nil
 	}
-}
-
-func cliSetupBatch(r *cliRun, _ *flag.FlagSet) cliPrepare {
-	return func(args []string) (cliAction, error) {
-		path := "-"
-		if len(args) == 1 {
-			path = args[0]
-		}
-		raw, err := r.readInput(path)
-		if err != nil {
-			return nil, err
-		}
-		items, err := cliDecodeBatch(raw)
-		if err != nil {
-			if path == "-" {
-				return nil, fmt.Errorf("batch from stdin: %w", err)
-			}
-			return nil, fmt.Errorf("batch file %s: %w", path, err)
-		}
-		return func(ctx context.Context, c *client.Client) error {
-			results, err := c.BatchItems(ctx, items)
-			if err != nil {
-				return err
-			}
-			if err := r.print(results, func(w io.Writer) { cliPrintBatch(w, items, results) }); err != nil {
-				return err
-			}
-			if failed := cliBatchFailures(results); failed > 0 {
-				return fmt.Errorf("%d of %d timers failed", failed, len(results))
-			}
-			return nil
-		}, nil
-	}
-}
-
-// cliDecodeBatch reads a JSON array of batch items, refusing unknown fields
-// so that a misspelt "subjet" is an error rather than a timer without one.
-func cliDecodeBatch(raw []byte) ([]api.BatchItem, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var items []api.BatchItem
-	if err := dec.Decode(&items); err != nil {
-		return nil, fmt.Errorf("want a JSON array of timers: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("want one JSON array, found more after it")
-	}
-	if len(items) == 0 {
-		return nil, fmt.Errorf("no timers in the array")
-	}
-	return items, nil
-}
-
-func cliBatchFailures(results []api.BatchResult) int {
-	failed := 0
-	for _, res := range results {
-		if res.Error != "" || res.Code != 0 {
-			failed++
-		}
-	}
-	return failed
 }
 
 // cliIDCommand builds the setup of a command that takes one timer id and,
@@ -198,10 +146,6 @@ var (
 	cliSetupCancel = cliIDCommand(true, func(ctx context.Context, c *client.Client, id string, opts []client.CallOption) (any, error) {
 		return c.Cancel(ctx, id, opts...)
 	}, func(w io.Writer, rep any) { cliPrintCancel(w, rep.(api.CancelReply)) })
-
-	cliSetupGet = cliIDCommand(false, func(ctx context.Context, c *client.Client, id string, _ []client.CallOption) (any, error) {
-		return c.Get(ctx, id)
-	}, func(w io.Writer, rep any) { cliPrintTimer(w, rep.(api.Timer)) })
 
 	cliSetupPause = cliIDCommand(true, func(ctx context.Context, c *client.Client, id string, opts []client.CallOption) (any, error) {
 		return c.Pause(ctx, id, opts...)

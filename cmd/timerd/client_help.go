@@ -22,8 +22,22 @@ func (r *cliRun) printHelp(w io.Writer) {
 		usage += " " + r.cmd.args
 	}
 	summary := strings.ToUpper(r.cmd.summary[:1]) + r.cmd.summary[1:]
-	fmt.Fprintf(w, "Usage: %s\n\n%s.\n\n%s\n%s", usage, summary, strings.TrimSpace(r.cmd.help), cliHelpCommon)
+	common := cliHelpCommon
+	if r.cmd.offline {
+		common = cliHelpOffline
+	}
+	fmt.Fprintf(w, "Usage: %s\n\n%s.\n\n%s\n%s", usage, summary, strings.TrimSpace(r.cmd.help), common)
 }
+
+// cliHelpOffline ends the help of a command that needs no server.
+const cliHelpOffline = `
+Output:
+  --json               print the answer as JSON
+  -h, --help           this help
+
+Needs no server: the occurrences are computed here, by the same code as timerd's.
+Exit status: 0 done, 1 failed, 2 bad command line.
+`
 
 const cliHelpCommon = `
 Connection and output:
@@ -65,6 +79,8 @@ What:
 
 Recurring timers:
   --tz ZONE            IANA zone of the cron and repeat local times (default UTC)
+  --cron-dialect D     how to read --cron: standard (default), quartz, eventbridge
+                       (a cron(...) spec is eventbridge's; see docs/semantics.md)
   --start TIME         no occurrence before this RFC 3339 time
   --end TIME           no occurrence after this RFC 3339 time
   --max-fires N        stop after N fires
@@ -75,6 +91,10 @@ Changing a timer:
   --replace            replace the timer with this id instead of failing with 409
   --expect-revision N  with --replace: only if the timer is at revision N (else 409)
 
+Checking:
+  --dry-run            validate as a create would and print the timer and its next
+                       occurrences; nothing is stored (exit 1 with timerd's error if invalid)
+
 Scheduling the same id with the same flags again is safe: timerd answers the
 existing timer unchanged.
 
@@ -83,24 +103,37 @@ Examples:
   timerd schedule --subject reports.run --id daily --cron '0 6 * * 1-5' --tz Europe/Paris
   timerd schedule --subject billing.trial.end --in P14D --header X-Tenant=acme --data-file body.json
   echo hello | timerd schedule --subject demo.x --at 2030-01-02T15:00:00Z --data-file -
+  timerd schedule --subject reports.run --cron 'cron(0 9 ? * 6#3 *)' --dry-run
   timerd schedule --subject orders.expire --id order-1 --in 1h --replace --expect-revision 3
 `
 
 const cliHelpBatch = `
-Reads a JSON array of timers from FILE, or from stdin with "-" or no FILE.
-Each element has the schedule headers in snake case, plus the kept headers and
-the payload as UTF-8 "data" or base64 "data_b64":
+Reads timers from FILE, or from stdin with "-" or no FILE: a JSON array, or
+NDJSON (one JSON object a line). Each timer has the schedule headers in snake
+case, plus the kept headers and the payload as UTF-8 "data" or base64
+"data_b64":
 
   [{"id": "r-1", "subject": "reminders", "in": "1h", "data": "first"},
    {"id": "r-2", "subject": "reminders", "cron": "@daily", "time_zone": "Europe/Paris",
     "headers": {"X-Tenant": "acme"}, "data_b64": "AAEC"}]
 
-Fields: id subject in at cron repeat time_zone start end max_fires misfire
-jitter replace headers data data_b64. Each timer succeeds or fails on its own;
-the exit status is 1 if any failed.
+Fields: id subject in at cron cron_dialect repeat time_zone start end
+max_fires misfire jitter replace headers data data_b64. Each timer succeeds or
+fails on its own; the exit status is 1 if any failed.
+
+Any size of input is streamed: timers go in requests of --max-batch timers
+(and under the server's max payload), a few in flight, and the results print
+in input order, numbered from 0. On a terminal, a progress line on stderr
+shows the timers sent, their rate and, for a file, the time left; piped,
+nothing but the results is written. Input that is malformed from the start
+sends nothing; a malformed timer further on stops the run after the timers
+before it were sent (scheduling them again is safe: ids make it idempotent).
+
+  --max-batch N        timers per request (default 1000; at most the server's --max-batch)
 
 Examples:
   timerd batch timers.json
+  timerd batch timers.ndjson --max-batch 500
   generate-timers | timerd batch --json
 `
 
@@ -116,11 +149,16 @@ Examples:
 `
 
 const cliHelpGet = `
-Shows the timer: its spec, next nominal fire time, fires so far, state and
-revision. An unknown id, or a one-shot that has already fired, fails with 404.
+Shows the timer: its spec, next nominal fire time and the ones after it, fires
+so far, state and revision. An unknown id, or a one-shot that has already
+fired, fails with 404.
+
+  -n N                 show the next N nominal occurrences (0 to 100; default:
+                       the server's, 5)
 
 Examples:
   timerd get order-1
+  timerd get daily -n 10
   timerd get order-1 --json
 `
 

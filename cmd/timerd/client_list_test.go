@@ -14,32 +14,61 @@ import (
 	"github.com/timerd/timerd/api"
 )
 
-func TestCliDecodeBatch(t *testing.T) {
-	items, err := cliDecodeBatch([]byte(`[
-		{"id": "r-1", "subject": "reminders", "in": "1h", "data": "first", "max_fires": 2},
-		{"subject": "reminders", "cron": "@daily", "time_zone": "Europe/Paris", "headers": {"X-A": "1"}, "data_b64": "AAEC", "replace": true}
-	]`))
+// cliReadAll reads a whole batch input as timerd batch does, in chunks.
+func cliReadAll(input string) ([]api.BatchItem, error) {
+	in, err := cliNewBatchInput(strings.NewReader(input), int64(len(input)))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
+	var items []api.BatchItem
+	for {
+		ch, err := in.chunk(2, 1<<20)
+		if ch != nil {
+			items = append(items, ch.items...)
+		}
+		if err != nil || ch == nil {
+			return items, err
+		}
+	}
+}
+
+func TestCliDecodeBatch(t *testing.T) {
 	first, b64, two := "first", "AAEC", int64(2)
 	want := []api.BatchItem{
 		{ID: "r-1", Subject: "reminders", In: "1h", Data: &first, MaxFires: &two},
 		{Subject: "reminders", Cron: "@daily", TimeZone: "Europe/Paris", Headers: map[string]string{"X-A": "1"}, DataB64: &b64, Replace: true},
+		{ID: "r-3", Subject: "reminders", Cron: "0 0 0 L * ?", CronDialect: "quartz"},
 	}
-	if !reflect.DeepEqual(items, want) {
-		t.Errorf("items %+v", items)
+	lines := []string{
+		`{"id": "r-1", "subject": "reminders", "in": "1h", "data": "first", "max_fires": 2}`,
+		`{"subject": "reminders", "cron": "@daily", "time_zone": "Europe/Paris", "headers": {"X-A": "1"}, "data_b64": "AAEC", "replace": true}`,
+		`{"id": "r-3", "subject": "reminders", "cron": "0 0 0 L * ?", "cron_dialect": "quartz"}`,
+	}
+	for form, input := range map[string]string{
+		"array":  "[\n" + strings.Join(lines, ",\n") + "\n]\n",
+		"ndjson": strings.Join(lines, "\n") + "\n",
+		"ndjson without a last line end, blank lines": "\n" + strings.Join(lines, "\n\n"),
+	} {
+		items, err := cliReadAll(input)
+		if err != nil || !reflect.DeepEqual(items, want) {
+			t.Errorf("%s: items %+v, %v", form, items, err)
+		}
 	}
 	for input, wantErr := range map[string]string{
-		`[{"subjet": "x"}]`:           `unknown field "subjet"`,
-		`[]`:                          "no timers",
-		`{"subject": "x"}`:            "want a JSON array",
-		`[{"subject": "x"}] [{}]`:     "more after it",
-		`[{"subject": "x", "in": 5}]`: "want a JSON array",
-		``:                            "want a JSON array",
+		`[{"subjet": "x"}]`:                         `timer 0: json: unknown field "subjet"`,
+		"{\"subject\": \"x\"}\n{\"subjet\": \"x\"}": `timer 1: json: unknown field "subjet"`,
+		`[]`:                            "no timers",
+		``:                              "no timers: the input is empty",
+		" \n ":                          "no timers: the input is empty",
+		`[{"subject": "x"}] [{}]`:       "more after it",
+		`[{"subject": "x", "in": 5}]`:   "timer 0: json: cannot unmarshal number",
+		`"x"`:                           "want a JSON array of timers or NDJSON",
+		`{"subject": "x"} [1]`:          "timer 1: json: cannot unmarshal array",
+		`{"subject": "x"} {"subject": `: "timer 1: the input ends inside it",
+		`[{"subject": "x"},`:            "timer 1:",
 	} {
-		if _, err := cliDecodeBatch([]byte(input)); err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Errorf("%s: err = %v, want %q", input, err, wantErr)
+		if _, err := cliReadAll(input); err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%q: err = %v, want %q", input, err, wantErr)
 		}
 	}
 }
@@ -74,7 +103,7 @@ func TestCliBatch(t *testing.T) {
 	cliNext(t, got)
 
 	code, _, stderr = cliExec(t, `[{"subjet": "x"}]`, "batch", "-s", url)
-	if code != 1 || !strings.HasPrefix(stderr, "timerd: batch from stdin: want a JSON array of timers: ") {
+	if code != 1 || stderr != "timerd: batch from stdin: timer 0: json: unknown field \"subjet\"\n" {
 		t.Errorf("bad input: exit %d, stderr %q", code, stderr)
 	}
 }

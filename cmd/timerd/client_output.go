@@ -25,14 +25,16 @@ func cliPrintSchedule(w io.Writer, rep api.ScheduleReply) {
 	fmt.Fprintf(w, "%s already scheduled%s (revision %d, unchanged)\n", rep.ID, when, rep.Revision)
 }
 
-func cliPrintBatch(w io.Writer, items []api.BatchItem, results []api.BatchResult) {
+// cliPrintBatch writes the results of a chunk of a batch whose first timer
+// is number first of the input (numbers count from 0).
+func cliPrintBatch(w io.Writer, first int, items []api.BatchItem, results []api.BatchResult) {
 	for i, res := range results {
 		if res.Error != "" || res.Code != 0 {
 			id := ""
 			if i < len(items) && items[i].ID != "" {
 				id = " (" + items[i].ID + ")"
 			}
-			fmt.Fprintf(w, "timer %d%s failed: %s (code %d)\n", i, id, res.Error, res.Code)
+			fmt.Fprintf(w, "timer %d%s failed: %s (code %d)\n", first+i, id, res.Error, res.Code)
 			continue
 		}
 		cliPrintSchedule(w, res.ScheduleReply)
@@ -62,7 +64,16 @@ func cliPrintTrigger(w io.Writer, rep api.TriggerReply) {
 
 // cliPrintTimer writes one timer as aligned "name value" lines, leaving out
 // options that are not set.
-func cliPrintTimer(w io.Writer, t api.Timer) {
+func cliPrintTimer(w io.Writer, t api.Timer) { cliPrintTimerLines(w, t, true) }
+
+// cliPrintPreview writes the timer a dry run answered: what a create would
+// store, without the state, fires, revision and creation it does not have.
+func cliPrintPreview(w io.Writer, t api.Timer) {
+	fmt.Fprintln(w, "dry run: valid; nothing was stored")
+	cliPrintTimerLines(w, t, false)
+}
+
+func cliPrintTimerLines(w io.Writer, t api.Timer, stored bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	line := func(name, value string) { fmt.Fprintf(tw, "%s\t%s\n", name, value) }
 	optional := func(name, value string) {
@@ -70,10 +81,19 @@ func cliPrintTimer(w io.Writer, t api.Timer) {
 			line(name, value)
 		}
 	}
-	line("id", t.ID)
+	list := func(name string, values []string) {
+		for i, v := range values {
+			if i > 0 {
+				name = ""
+			}
+			line(name, v)
+		}
+	}
+	optional("id", t.ID)
 	line("subject", t.Subject)
 	line("kind", t.Kind)
 	line("spec", t.Spec)
+	optional("cron dialect", t.CronDialect)
 	optional("time zone", t.TimeZone)
 	optional("start", t.Start)
 	optional("end", t.End)
@@ -82,23 +102,27 @@ func cliPrintTimer(w io.Writer, t api.Timer) {
 	}
 	optional("misfire", t.Misfire)
 	optional("jitter", t.Jitter)
-	line("state", t.State)
+	if stored {
+		line("state", t.State)
+		optional("failed", t.Failed)
+	}
 	line("next", cliOr(t.Next, "none"))
-	line("fires", strconv.FormatInt(t.Fires, 10))
-	line("revision", strconv.FormatUint(t.Revision, 10))
-	line("created", t.Created)
+	list("upcoming", t.Upcoming)
+	if stored {
+		line("fires", strconv.FormatInt(t.Fires, 10))
+		line("revision", strconv.FormatUint(t.Revision, 10))
+		line("created", t.Created)
+	}
 	keys := make([]string, 0, len(t.Headers))
 	for k := range t.Headers {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	headers := make([]string, len(keys))
 	for i, k := range keys {
-		name := ""
-		if i == 0 {
-			name = "headers"
-		}
-		line(name, k+": "+t.Headers[k])
+		headers[i] = k + ": " + t.Headers[k]
 	}
+	list("headers", headers)
 	line("payload", fmt.Sprintf("%d bytes", t.PayloadSize))
 	_ = tw.Flush()
 }

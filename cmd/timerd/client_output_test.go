@@ -26,7 +26,7 @@ func TestCliHumanOutput(t *testing.T) {
 			cliPrintSchedule(w, api.ScheduleReply{ID: "r", Revision: 2, Created: true})
 		}, "scheduled r, no occurrence left, (revision 2)\n"},
 		{"batch", func(w io.Writer) {
-			cliPrintBatch(w, []api.BatchItem{{ID: "a"}, {ID: "b"}, {}}, []api.BatchResult{
+			cliPrintBatch(w, 0, []api.BatchItem{{ID: "a"}, {ID: "b"}, {}}, []api.BatchResult{
 				{ScheduleReply: api.ScheduleReply{ID: "a", Next: "2030-01-01T00:00:00Z", Revision: 1, Created: true}},
 				{Error: "Timer-Cron \"x\" is not a cron expression", Code: 400},
 				{Error: "over the limit", Code: 429},

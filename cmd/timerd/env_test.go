@@ -189,7 +189,7 @@ func TestEnvClientConnectionFlags(t *testing.T) {
 func TestServeHTTPPprofOnlyWhenAsked(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		stop, err := serveHTTP(addr, prometheus.NewRegistry(), func() bool { return true }, on, slog.New(slog.DiscardHandler))
+		stop, err := serveHTTP(addr, prometheus.NewRegistry(), func() bool { return true }, on, slog.New(slog.DiscardHandler), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

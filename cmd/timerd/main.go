@@ -1,5 +1,6 @@
 // Command timerd is the timerd node (serve, the default) and its client
-// (schedule, batch, cancel, get, ls, pause, resume, trigger, stats).
+// (schedule, batch, cancel, get, ls, pause, resume, trigger, stats, and
+// next, which needs no server).
 //
 //	timerd                       # a node with an embedded NATS server on 127.0.0.1:4222
 //	timerd serve --nats nats://a:4222,nats://b:4222 --http :8080
@@ -53,13 +54,14 @@ spec or an ISO 8601 repeating interval.
 Usage:
   timerd [serve] [flags]        run a node (default: embedded NATS on 127.0.0.1:4222)
   timerd schedule [flags]       create or replace a timer
-  timerd batch [FILE|-]         create many timers from a JSON array
+  timerd batch [FILE|-]         create many timers from a JSON array or NDJSON
   timerd cancel ID              cancel a timer
-  timerd get ID                 show a timer
+  timerd get ID [-n N]          show a timer and its next N occurrences
   timerd ls [--prefix P]        list timers
   timerd pause ID | resume ID   stop / restart a timer's firing
   timerd trigger ID             fire a timer's next occurrence now
   timerd stats                  node counts and fire lag
+  timerd next SPEC [-n N]       a cron or repeat spec's next occurrences, without a server
   timerd version
 
 Run 'timerd serve -h' or 'timerd COMMAND -h' for the flags of each.

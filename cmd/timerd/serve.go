@@ -53,7 +53,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.listen, "listen", jetstream.DefaultListen, "embedded NATS: client address (host:port; port 0 picks one); beyond loopback it needs authentication or --insecure")
 	fs.StringVar(&c.data, "data", "./timerd-data", "embedded NATS: JetStream storage directory (unless --nats-config sets store_dir); also keeps the node name")
 	fs.StringVar(&c.natsURL, "nats", "", "join an existing NATS system at URL[,URL] instead of embedding one")
-	fs.StringVar(&c.httpAddr, "http", "", "serve /healthz, /readyz and /metrics on this address (e.g. 127.0.0.1:8080)")
+	fs.StringVar(&c.httpAddr, "http", "", "serve the status page at /, and /healthz, /readyz and /metrics, on this address (e.g. 127.0.0.1:8080)")
 	fs.StringVar(&c.nodeName, "node", "", "node name, unique among live nodes; a node restarted under its name takes its shards back at once (default: host name plus a random suffix, kept in --data when NATS is embedded)")
 	fs.StringVar(&c.prefix, "api-prefix", api.DefaultPrefix, "API subject prefix; also names the KV bucket")
 	fs.StringVar(&c.allow, "allow-subjects", ">", "comma-separated subject filters the operator's fires may be published to (requests that cross no account import; tenants: --rules)")
@@ -146,7 +146,13 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var nd atomic.Pointer[node.Node]
 	if c.httpAddr != "" {
-		stopHTTP, err := serveHTTP(c.httpAddr, reg, func() bool { n := nd.Load(); return n != nil && n.Ready() && nc.IsConnected() }, c.pprof, log)
+		page, pageLog, err := startStatusPage(c, nc, reg, &nd, log) // serve_page.go: the page at /
+		if err != nil {
+			return err
+		}
+		defer page.Close()
+		log = pageLog
+		stopHTTP, err := serveHTTP(c.httpAddr, reg, func() bool { n := nd.Load(); return n != nil && n.Ready() && nc.IsConnected() }, c.pprof, log, page)
 		if err != nil {
 			return err
 		}
@@ -377,9 +383,13 @@ func connectExternal(c *serveConfig, log *slog.Logger) (*nats.Conn, error) {
 }
 
 // serveHTTP serves /healthz (the process is up), /readyz (ready to fire on
-// time), /metrics, and with pprof /debug/pprof/; the returned func stops it.
-func serveHTTP(addr string, reg *prometheus.Registry, ready func() bool, pprof bool, log *slog.Logger) (func(), error) {
+// time), /metrics, with pprof /debug/pprof/, and the status page at / and
+// what the other paths leave; the returned func stops it.
+func serveHTTP(addr string, reg *prometheus.Registry, ready func() bool, pprof bool, log *slog.Logger, page http.Handler) (func(), error) {
 	mux := http.NewServeMux()
+	if page != nil {
+		mux.Handle("/", page)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready() {
