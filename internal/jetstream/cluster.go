@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -27,7 +28,7 @@ func (s *Store) Leases(ctx context.Context) ([]store.Lease, []uint64, error) {
 			continue
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("read lease of shard %d: %w", i, gone(err))
+			return nil, nil, fmt.Errorf("read lease of shard %d: %w", i, s.gone(ctx, err))
 		}
 		if err := json.Unmarshal(e.Value(), &ls[i]); err != nil {
 			return nil, nil, fmt.Errorf("lease of shard %d holds %q: %w", i, e.Value(), err)
@@ -55,7 +56,7 @@ func (s *Store) UpdateLease(ctx context.Context, shard int, l store.Lease, rev u
 		return 0, fmt.Errorf("%w: shard %d: %v", store.ErrLeaseChanged, shard, err)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("write lease of shard %d: %w", shard, gone(err))
+		return 0, fmt.Errorf("write lease of shard %d: %w", shard, s.gone(ctx, err))
 	}
 	return newRev, nil
 }
@@ -65,7 +66,7 @@ func (s *Store) Beat(ctx context.Context, m store.Member) error {
 	data, _ := json.Marshal(m)
 	s.writes.Add(1)
 	if _, err := s.kv.Put(ctx, "n."+m.Node, data); err != nil {
-		return fmt.Errorf("heartbeat: %w", s.checkGone(ctx, gone(err)))
+		return fmt.Errorf("heartbeat: %w", s.gone(ctx, err))
 	}
 	return nil
 }
@@ -74,7 +75,7 @@ func (s *Store) Beat(ctx context.Context, m store.Member) error {
 func (s *Store) Members(ctx context.Context) ([]store.Member, error) {
 	w, err := s.kv.Watch(ctx, "n.>", jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, fmt.Errorf("read nodes: %w", gone(err))
+		return nil, fmt.Errorf("read nodes: %w", s.gone(ctx, err))
 	}
 	defer func() { _ = w.Stop() }()
 	var out []store.Member
@@ -102,7 +103,7 @@ func (s *Store) Members(ctx context.Context) ([]store.Member, error) {
 func (s *Store) Leave(ctx context.Context, node string) error {
 	s.writes.Add(1)
 	if err := s.kv.Purge(ctx, "n."+node); err != nil {
-		return fmt.Errorf("leave: %w", gone(err))
+		return fmt.Errorf("leave: %w", s.gone(ctx, err))
 	}
 	return nil
 }
@@ -111,16 +112,27 @@ func (s *Store) Leave(ctx context.Context, node string) error {
 func (s *Store) Watch(ctx context.Context) (<-chan store.Event, error) {
 	w, err := s.kv.WatchFiltered(ctx, []string{"l.>", "n.>"})
 	if err != nil {
-		return nil, fmt.Errorf("watch leases and nodes: %w", gone(err))
+		return nil, fmt.Errorf("watch leases and nodes: %w", s.gone(ctx, err))
 	}
 	out := make(chan store.Event, 1024)
 	go func() { // owned by ctx: it ends when ctx does, or the watch does
 		defer close(out)
 		defer func() { _ = w.Stop() }()
+		// A KV watch neither ends nor errs when its stream is deleted:
+		// look now and then, and end the watch when the bucket is gone.
+		look := time.NewTicker(2 * time.Second)
+		defer look.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-look.C:
+				ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := s.stream.Info(ictx)
+				cancel()
+				if errors.Is(err, jetstream.ErrStreamNotFound) {
+					return
+				}
 			case e, ok := <-w.Updates():
 				if !ok {
 					return

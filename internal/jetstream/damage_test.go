@@ -139,9 +139,12 @@ func TestReplayDamagedBlock(t *testing.T) {
 				}
 				stats.Skipped = 0
 			case d.lost:
-				storetest.BugTest(t, "replay.go:46 (Store.Replay): nats-server still counts a message whose bytes are damaged "+
-					"but skips it when delivering; Replay ends without error and Skipped 0, so a stored record is lost "+
-					"silently (compare the consumer's initial NumPending, or the stream's Msgs, with what was delivered)")
+				// A known limitation (docs/operations.md, "Damage"): nats-server
+				// still counts a message whose bytes are damaged in place but
+				// skips it when delivering. Replay cannot tell that from a
+				// purge by another node running meanwhile without reading
+				// every gap in the stream's sequences.
+				storetest.BugTest(t, "limitation: a record damaged in place in a block is skipped by the server's delivery, unseen")
 				t.Errorf("the server counts %d messages and delivers %d, and Replay reported nothing (stats %+v)", si.State.Msgs, readMsgs, stats)
 			}
 			storetest.CheckReplay(t, got, stats, readable)

@@ -35,7 +35,7 @@ func (s *Store) Replay(ctx context.Context, shards []int, fn func(shard int, seq
 	}
 	info, err := s.stream.Info(ctx)
 	if err != nil {
-		return st, fmt.Errorf("replay: %w", gone(err))
+		return st, fmt.Errorf("replay: %w", s.gone(ctx, err))
 	}
 	last := info.State.LastSeq
 	if info.State.Msgs == 0 {
@@ -100,7 +100,7 @@ func (s *Store) replayFrom(ctx context.Context, from, last uint64, filters []str
 	}
 	cons, err := s.stream.CreateConsumer(ctx, cfg)
 	if err != nil {
-		return 0, fmt.Errorf("replay consumer: %w", gone(err))
+		return 0, fmt.Errorf("replay consumer: %w", s.gone(ctx, err))
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -183,7 +183,7 @@ func (s *Store) replayFrom(ctx context.Context, from, last uint64, filters []str
 		// consumer that stays stuck with messages pending is damage.
 		ci, err := cons.Info(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("replay consumer info: %w", gone(err))
+			return 0, fmt.Errorf("replay consumer info: %w", s.gone(ctx, err))
 		}
 		if ci.NumPending == 0 && ci.NumAckPending == 0 {
 			return 0, nil

@@ -57,6 +57,8 @@ type Store struct {
 	shards      int
 	pub         *AsyncPublisher
 	maxMsg      int
+	goneAsked   atomic.Int64 // when goneNow last asked the server (Unix ns)
+	goneKnown   atomic.Bool  // the bucket's stream was found gone
 	skipCorrupt bool
 	log         *slog.Logger
 
@@ -236,11 +238,13 @@ func (s *Store) fenced(m *nats.Msg, f store.Fence) {
 }
 
 // storeErr maps a publish error to the store's errors.
-func storeErr(err error) error {
+func (s *Store) storeErr(err error) error {
 	var apiErr *APIError
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ErrNoStream):
+		return s.goneNow(err)
 	case errors.As(err, &apiErr) && (apiErr.ErrCode == int(jetstream.JSErrCodeStreamWrongLastSequence) ||
 		apiErr.ErrCode == int(jetstream.JSErrCodeStreamWrongLastSequenceConstant)):
 		return fmt.Errorf("%w: %v", store.ErrFenced, err)
@@ -261,14 +265,26 @@ func (s *Store) Write(f store.Fence, ops []record.Op, done store.WriteFunc) erro
 	// as a duplicate with its sequence: stored once whatever happens.
 	msg.Header["Nats-Msg-Id"] = []string{key}
 	msg.Data = record.AppendOps(make([]byte, 0, 256), ops)
-	if len(msg.Data) > s.maxMsg+4096 {
-		return fmt.Errorf("%w: %d bytes", store.ErrTooLarge, len(msg.Data))
+	if size := len(msg.Data) + headerLen(msg.Header); size > s.maxMsg+4096 {
+		return fmt.Errorf("%w: %d bytes with headers", store.ErrTooLarge, size)
 	}
 	s.writes.Add(1)
-	if err := s.pub.Publish(context.Background(), msg, func(ack PubAck, err error) { done(ack.Seq, storeErr(err)) }); err != nil {
-		return storeErr(err)
+	if err := s.pub.Publish(context.Background(), msg, func(ack PubAck, err error) { done(ack.Seq, s.storeErr(err)) }); err != nil {
+		return s.storeErr(err)
 	}
 	return nil
+}
+
+// headerLen is the size of h on the wire ("NATS/1.0\r\n", a line a value,
+// an empty line), which the server's max payload counts too.
+func headerLen(h nats.Header) int {
+	n := len("NATS/1.0\r\n\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(": \r\n") + len(v)
+		}
+	}
+	return n
 }
 
 // ReadRecord implements store.Store.
@@ -278,7 +294,7 @@ func (s *Store) ReadRecord(ctx context.Context, seq uint64) ([]record.Op, error)
 		return nil, fmt.Errorf("read record %d: %w", seq, store.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read record %d: %w", seq, gone(err))
+		return nil, fmt.Errorf("read record %d: %w", seq, s.gone(ctx, err))
 	}
 	ops, err := record.DecodeOps(m.Data)
 	if err != nil {
@@ -287,23 +303,46 @@ func (s *Store) ReadRecord(ctx context.Context, seq uint64) ([]record.Op, error)
 	return ops, nil
 }
 
-// checkGone turns err into store.ErrGone when the bucket's stream really
-// is gone: "no responders" alone also happens while a clustered stream
-// elects a leader, so the server is asked.
-func (s *Store) checkGone(ctx context.Context, err error) error {
-	if err == nil || errors.Is(err, store.ErrGone) {
+// goneNow is gone for an ack callback: it asks the server at most once a
+// second (a leader election fails many writes at once), and briefly.
+func (s *Store) goneNow(err error) error {
+	now := time.Now().UnixNano()
+	last := s.goneAsked.Load()
+	if s.goneKnown.Load() {
+		return fmt.Errorf("%w: %v", store.ErrGone, err)
+	}
+	if now-last < int64(time.Second) || !s.goneAsked.CompareAndSwap(last, now) {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
 	if _, ierr := s.stream.Info(ctx); errors.Is(ierr, jetstream.ErrStreamNotFound) {
+		s.goneKnown.Store(true)
 		return fmt.Errorf("%w: %v", store.ErrGone, err)
 	}
 	return err
 }
 
-// gone maps a missing stream to store.ErrGone.
-func gone(err error) error {
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
+// gone turns err into store.ErrGone when the bucket's stream is gone. A
+// missing stream says so; "no responders" (a direct get, a KV write) also
+// happens while a clustered stream elects a leader, so then the server is
+// asked.
+func (s *Store) gone(ctx context.Context, err error) error {
+	switch {
+	case err == nil || errors.Is(err, store.ErrGone):
+		return err
+	case errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrStreamNotFound):
 		return fmt.Errorf("%w: %v", store.ErrGone, err)
+	case errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrNoStreamResponse):
+		if ctx.Err() != nil {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+		}
+		if _, ierr := s.stream.Info(ctx); errors.Is(ierr, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("%w: %v", store.ErrGone, err)
+		}
 	}
 	return err
 }
@@ -328,7 +367,7 @@ func (s *Store) ReadMark(ctx context.Context, shard int) (store.Mark, error) {
 		return store.Mark{}, nil
 	}
 	if err != nil {
-		return store.Mark{}, fmt.Errorf("read mark of shard %d: %w", shard, gone(err))
+		return store.Mark{}, fmt.Errorf("read mark of shard %d: %w", shard, s.gone(ctx, err))
 	}
 	v := e.Value()
 	if len(v) != 16 {
@@ -343,8 +382,8 @@ func (s *Store) WriteMark(f store.Fence, m store.Mark, done func(error)) error {
 	s.fenced(msg, f)
 	msg.Data = binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, uint64(m.Through)), m.Seq)
 	s.writes.Add(1)
-	if err := s.pub.Publish(context.Background(), msg, func(_ PubAck, err error) { done(storeErr(err)) }); err != nil {
-		return storeErr(err)
+	if err := s.pub.Publish(context.Background(), msg, func(_ PubAck, err error) { done(s.storeErr(err)) }); err != nil {
+		return s.storeErr(err)
 	}
 	return nil
 }
@@ -356,7 +395,7 @@ func (s *Store) PurgeBelow(ctx context.Context, shard int, seq uint64) error {
 	s.writes.Add(1)
 	err := s.stream.Purge(ctx, jetstream.WithPurgeSubject(s.subject+"t."+strconv.Itoa(shard)+".>"), jetstream.WithPurgeSequence(seq))
 	if err != nil {
-		return fmt.Errorf("purge shard %d below %d: %w", shard, seq, gone(err))
+		return fmt.Errorf("purge shard %d below %d: %w", shard, seq, s.gone(ctx, err))
 	}
 	return nil
 }
@@ -365,7 +404,7 @@ func (s *Store) PurgeBelow(ctx context.Context, shard int, seq uint64) error {
 func (s *Store) Info(ctx context.Context) (store.Info, error) {
 	info, err := s.stream.Info(ctx)
 	if err != nil {
-		return store.Info{}, gone(err)
+		return store.Info{}, s.gone(ctx, err)
 	}
 	return store.Info{Records: info.State.Msgs, Bytes: info.State.Bytes, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq}, nil
 }

@@ -112,7 +112,7 @@ func TestFenceEnforcedByServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = parseAck(reply)
-	if !errors.Is(storeErr(err), store.ErrFenced) {
+	if !errors.Is(st.storeErr(err), store.ErrFenced) {
 		t.Fatalf("a raw publish under the replaced lease: %v (%s), want a fencing error", err, reply.Data)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/timerd/timerd/internal/node"
 	"github.com/timerd/timerd/internal/record"
 	"github.com/timerd/timerd/internal/store"
-	"github.com/timerd/timerd/internal/store/storetest"
 )
 
 // Two nodes on one store share the shards (each about half, every shard
@@ -212,11 +211,6 @@ func TestPartitionedNodeIsTakenOver(t *testing.T) {
 		}
 	}
 	if len(twice) > 0 {
-		storetest.BugTest(t, "fires.go:25 (fireLoop) resumes handing out due entries as soon as the node's heartbeat is "+
-			"stored again (member.go:163 pokes it), before the membership loop (member.go:231 reconcile) has dropped the "+
-			"shards another node took meanwhile: the deposed owner fires their due timers a second time, though its own "+
-			"watch already reported the new leases. Fix: after a loss of health, fire nothing until a reconcile that "+
-			"started after health returned has run, or check each shard's fence against the lease view in due()")
 		t.Errorf("fired twice after the cut healed: %v", twice)
 	}
 }

@@ -22,7 +22,7 @@ func (n *Node) fireLoop() {
 	var vals []uint64
 	for {
 		now := n.now()
-		healthy := n.fresh(now)
+		healthy := n.mayFire(now)
 		n.wheelMu.Lock()
 		vals = vals[:0]
 		if healthy {

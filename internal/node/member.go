@@ -123,6 +123,9 @@ func (n *Node) beat(ctx context.Context, leaving bool) error {
 		return err
 	}
 	if !leaving {
+		if !n.fresh(sent) {
+			n.healthSince.Store(sent) // fire nothing until the leases are read again
+		}
 		n.lastBeat.Store(sent)
 	}
 	return nil
@@ -342,10 +345,25 @@ func (n *Node) alive(v *view, name string) bool {
 // settling (just started, other nodes seem alive) it takes only the shards
 // handed to it by name, not free ones hashing would give it: the watch may
 // not show every live node yet.
-func (n *Node) reconcile(ctx context.Context, settling bool) error {
+func (n *Node) reconcile(ctx context.Context, settling bool) (err error) {
 	if !n.Healthy() || n.closing.Load() {
 		return nil
 	}
+	start := n.now()
+	if n.reconciled.Load() < n.healthSince.Load() {
+		// Health returned after a gap: the watch may not yet show what
+		// other nodes did meanwhile. Read leases and members afresh.
+		if err := n.refresh(ctx); err != nil {
+			n.noise.warn(n.log, "refresh", "leases not read after the heartbeat returned", "err", err)
+			return nil
+		}
+	}
+	defer func() {
+		if err == nil && n.reconciled.Load() < start {
+			n.reconciled.Store(start)
+			n.poke()
+		}
+	}()
 	v := n.snapshot()
 	me := n.cfg.Name
 	var claims []claimed
@@ -404,6 +422,25 @@ func (n *Node) reconcile(ctx context.Context, settling bool) error {
 		n.handoff(ctx, handoffs, &v)
 	}
 	return n.load(ctx, claims)
+}
+
+// refresh reads every lease and registration from the store, not the watch.
+func (n *Node) refresh(ctx context.Context) error {
+	ls, revs, err := n.store.Leases(ctx)
+	if err != nil {
+		return err
+	}
+	ms, err := n.store.Members(ctx)
+	if err != nil {
+		return err
+	}
+	for s := range ls {
+		n.apply(store.Event{Shard: s, Lease: ls[s], Rev: revs[s], Deleted: revs[s] == 0})
+	}
+	for _, m := range ms {
+		n.apply(store.Event{Shard: -1, Member: m})
+	}
+	return nil
 }
 
 // lastFired bounds when the holder of lease l last fired: its last beat

@@ -120,11 +120,17 @@ type Node struct {
 	sleepTill atomic.Int64 // the fire loop sleeps until then
 	wake      chan struct{}
 
-	lastBeat  atomic.Int64 // when the last successful heartbeat was sent (Unix ns)
-	previous  store.Member // this node's registration before it started (a crashed instance)
-	members   members
-	fatal     chan error // a condition the node cannot go on with (bucket gone, name in use)
-	fatalOnce sync.Once
+	lastBeat atomic.Int64 // when the last successful heartbeat was sent (Unix ns)
+	// healthSince is when the heartbeat was stored again after a gap (set
+	// before lastBeat); reconciled is when the last reconcile that read the
+	// leases afresh started. A node fires only while reconciled >=
+	// healthSince: after a gap, its view of the leases may be stale.
+	healthSince atomic.Int64
+	reconciled  atomic.Int64
+	previous    store.Member // this node's registration before it started (a crashed instance)
+	members     members
+	fatal       chan error // a condition the node cannot go on with (bucket gone, name in use)
+	fatalOnce   sync.Once
 
 	ctx     context.Context // canceled when the loops stop: I/O of jobs ends with it
 	cancel  context.CancelFunc
@@ -284,6 +290,13 @@ func (n *Node) Healthy() bool { return n.fresh(n.now()) }
 
 func (n *Node) fresh(now int64) bool {
 	return now-n.lastBeat.Load() <= int64(n.cfg.NodeTTL)/2
+}
+
+// mayFire: healthy, and the leases were read afresh since health returned
+// (another node may have taken shards meanwhile). lastBeat is read before
+// healthSince, which is stored before it.
+func (n *Node) mayFire(now int64) bool {
+	return n.fresh(now) && n.reconciled.Load() >= n.healthSince.Load()
 }
 
 // Ready reports whether the node is registered, healthy and has loaded

@@ -11,9 +11,11 @@
 // has taken the shard. JetStream enforces it in the server itself with
 // Nats-Expected-Last-Subject-Sequence(-Subject) on the lease key.
 //
-// Callbacks (WriteFunc, MarkFunc) never run on the caller's goroutine: a
-// caller may hold its own lock while calling Write, and take it again in
-// the callback.
+// Callbacks (WriteFunc, MarkFunc) never run on the caller's goroutine, and
+// a callback may take a lock its caller takes. But Write may wait for room
+// while many writes await their acks (backpressure), so a caller must not
+// hold across Write a lock its callbacks take: the node's shard driver
+// takes its lock around each Write, never across it.
 package store
 
 import (

@@ -43,7 +43,7 @@ func Run(t *testing.T, open Open) {
 		{"Watch", testWatch},
 		{"CallbacksOffCaller", testCallbacksOffCaller},
 		{"Closed", testClosed},
-		{"HoldingLockBeyondInFlight", testHoldingLockBeyondInFlight},
+		{"LockAroundWritesBeyondInFlight", testLockAroundWritesBeyondInFlight},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
 	}
