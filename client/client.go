@@ -59,7 +59,7 @@ func New(nc *nats.Conn, opts ...Option) *Client {
 // names) under this client's prefix, e.g. "timerd.schedule".
 func (c *Client) Subject(endpoint string) string { return c.prefix + "." + endpoint }
 
-// CallOption refines Get, Cancel, Pause and Resume.
+// CallOption refines Get, DryRun, Cancel, Pause and Resume.
 type CallOption func(nats.Header)
 
 // Upcoming makes Get answer the timer's next n nominal occurrences in
@@ -97,15 +97,19 @@ func (c *Client) Schedule(ctx context.Context, t Timer) (api.ScheduleReply, erro
 // DryRun asks timerd to validate t exactly as Schedule would and answers the
 // timer it would create, with its next occurrences (Upcoming), storing
 // nothing. It fails with the same *Error a Schedule of t would.
+// Upcoming(n) asks for n occurrences instead of the server's default 5.
 //
 //	preview, err := c.DryRun(ctx, client.Timer{Subject: "reports.run", Cron: "0 9 ? * 6#3 *", CronDialect: "eventbridge"})
-func (c *Client) DryRun(ctx context.Context, t Timer) (api.Timer, error) {
+func (c *Client) DryRun(ctx context.Context, t Timer, opts ...CallOption) (api.Timer, error) {
 	var rep api.Timer
 	msg, err := t.Msg(c.Subject(api.EndpointSchedule))
 	if err != nil {
 		return rep, err
 	}
 	msg.Header.Set(api.HeaderDryRun, "true")
+	for _, o := range opts {
+		o(msg.Header)
+	}
 	err = c.call(ctx, msg, &rep)
 	return rep, err
 }

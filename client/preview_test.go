@@ -3,8 +3,11 @@ package client
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/timerd/timerd/api"
 	"github.com/timerd/timerd/internal/nodetest"
@@ -44,6 +47,22 @@ func TestDryRunStoresNothing(t *testing.T) {
 	}
 	if _, err := c.Get(ctx, "third-friday"); !IsNotFound(err) {
 		t.Errorf("get after a dry run: %v, want 404", err)
+	}
+
+	if p, err := c.DryRun(ctx, Timer{Subject: "reports.run", Cron: "0 9 * * *"}, Upcoming(12)); err != nil || len(p.Upcoming) != 12 {
+		t.Errorf("dry run with Upcoming(12): %d upcoming, %v; want 12", len(p.Upcoming), err)
+	}
+	if _, err := c.DryRun(ctx, Timer{Subject: "reports.run", Cron: "0 9 * * *"}, Upcoming(101)); !hasCode(err, api.CodeBadRequest) {
+		t.Errorf("dry run with Upcoming(101): %v, want a 400", err)
+	}
+
+	msg := nats.NewMsg(c.Subject(api.EndpointSchedule))
+	msg.Header.Set(api.HeaderSubject, "reports.run")
+	msg.Header.Set(api.HeaderIn, "1h")
+	msg.Header.Set(api.HeaderUpcoming, "3")
+	if reply, err := n.Connect().RequestMsg(msg, 5*time.Second); err != nil || reply.Header.Get("Nats-Service-Error-Code") != "400" ||
+		!strings.Contains(reply.Header.Get("Nats-Service-Error"), "Timer-Upcoming") {
+		t.Errorf("a create with Timer-Upcoming: %v %v, want a 400 naming Timer-Upcoming", err, reply)
 	}
 
 	_, dryErr := c.DryRun(ctx, Timer{Subject: "reports.run", Cron: "0 0 30 2 *"})

@@ -37,7 +37,11 @@ func (s *Service) schedule(ctx context.Context, req micro.Request) (any, error) 
 		return nil, perr
 	}
 	if r.DryRun {
-		return shard.Preview(r.Timer, now.UnixNano(), shard.DefaultUpcoming), nil
+		n, uerr := upcomingOf(req.Headers())
+		if uerr != nil {
+			return nil, uerr
+		}
+		return shard.Preview(r.Timer, now.UnixNano(), n), nil
 	}
 	results := s.scheduleAll(ctx, []shard.Request{r})
 	if results[0].err != nil {

@@ -27,7 +27,7 @@ import (
 type fields struct {
 	id, subject, in, at, cron, repeat, zone, start, end string
 	maxFires, misfire, jitter, replace, expected        string
-	dialect, dryRun                                     string
+	dialect, dryRun, upcoming                           string
 	tenant                                              bool // a tenant's request: --rules apply, not --allow-subjects
 	headers                                             []record.Header
 	payload                                             []byte
@@ -54,6 +54,7 @@ var scheduleHeaders = map[string]func(*fields) *string{
 	"timer-expected-revision": func(f *fields) *string { return &f.expected },
 	"timer-cron-dialect":      func(f *fields) *string { return &f.dialect },
 	"timer-dry-run":           func(f *fields) *string { return &f.dryRun },
+	"timer-upcoming":          func(f *fields) *string { return &f.upcoming },
 }
 
 // canonicalHeader is the protocol's spelling of a Timer-* header, for messages.
@@ -287,6 +288,9 @@ func (l *limits) build(f *fields, now time.Time) (shard.Request, *api.Error) {
 		req.DryRun = true
 	default:
 		return req, badf("%s %q: want true or false", n(api.HeaderDryRun), f.dryRun)
+	}
+	if f.upcoming != "" && !req.DryRun {
+		return req, badf("%s applies to get and to a dry run (%s: true), not to a create", n(api.HeaderUpcoming), n(api.HeaderDryRun))
 	}
 	switch strings.ToLower(f.replace) {
 	case "", "false":

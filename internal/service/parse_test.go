@@ -36,7 +36,7 @@ func TestBatchFieldNamesAreJSONNames(t *testing.T) {
 	}
 	for lower := range scheduleHeaders {
 		header := canonicalHeader(lower)
-		if name := batchFieldName(header); !names[name] && header != api.HeaderExpectedRevision && header != api.HeaderDryRun {
+		if name := batchFieldName(header); !names[name] && header != api.HeaderExpectedRevision && header != api.HeaderDryRun && header != api.HeaderUpcoming {
 			t.Errorf("%s is named %q, which is no field of api.BatchItem", header, name)
 		}
 	}
