@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -23,20 +23,13 @@ import (
 	"github.com/timerd/timerd/internal/ring"
 )
 
-// runNATS starts a NATS server with JetStream in the test process, for
-// timerd processes to join with --nats.
+// runNATS starts a nats-server process with JetStream, for timerd
+// processes to join with --nats.
 func runNATS(t *testing.T) string {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns.ClientURL()
+	p := newNATSProc(t, "nats")
+	p.start()
+	return p.url()
 }
 
 // member is a timerd process joined to a NATS system with --nats.
@@ -199,35 +192,37 @@ func (fc *fireCheck) verify(ctx context.Context, wait time.Duration) time.Durati
 		}
 		return nil
 	})
-	var cons jetstream.Consumer
-	nodetest.Eventually(t, 30*time.Second, func() error { // a clustered stream may be electing a leader
-		var err error
-		cons, err = fc.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-		return err
-	})
+	// Read every message by sequence, retrying each read: a clustered
+	// stream may be electing a leader.
+	info, err := fc.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	seen := map[string]int{}
 	var worst time.Duration
-	deadline := time.Now().Add(60 * time.Second)
-	for got := 0; got < len(fc.ids); got++ {
-		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			if time.Now().After(deadline) {
-				t.Fatalf("read %d of %d fires: %v", got, len(fc.ids), err)
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		var m *jetstream.RawStreamMsg
+		nodetest.Eventually(t, 30*time.Second, func() error {
+			var err error
+			m, err = fc.stream.GetMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				return nil
 			}
-			got-- // an ordered consumer recovers by itself
+			return err
+		})
+		if m == nil {
 			continue
 		}
-		id := m.Headers().Get(api.HeaderID)
+		id := m.Header.Get(api.HeaderID)
 		seen[id]++
-		meta, _ := m.Metadata()
 		due, ok := fc.due[id]
 		if !ok {
 			t.Fatalf("a fire of unknown timer %q", id)
 		}
-		if meta.Timestamp.Before(due) {
-			t.Errorf("%s stored at %s, before its due time %s", id, meta.Timestamp.Format(time.RFC3339Nano), due.Format(time.RFC3339Nano))
+		if m.Time.Before(due) {
+			t.Errorf("%s stored at %s, before its due time %s", id, m.Time.Format(time.RFC3339Nano), due.Format(time.RFC3339Nano))
 		}
-		worst = max(worst, meta.Timestamp.Sub(due))
+		worst = max(worst, m.Time.Sub(due))
 	}
 	for _, id := range fc.ids {
 		if seen[id] != 1 {

@@ -7,18 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/timerd/timerd/internal/nodetest"
 )
 
-// natsCluster is three NATS servers with JetStream, routed to each other,
-// in the test process, each restartable on its own ports and store.
+// natsCluster is three nats-server processes with JetStream, routed to
+// each other, each restartable on its own ports and store.
 type natsCluster struct {
 	t       *testing.T
-	opts    []server.Options
-	servers []*server.Server
+	servers []*natsProc
 }
 
 func startNATSCluster(t *testing.T) *natsCluster {
@@ -30,71 +28,45 @@ func startNATSCluster(t *testing.T) *natsCluster {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
 	}
 	for i := range 3 {
-		o := server.Options{ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: freePort(t), NoSigs: true,
-			JetStream: true, StoreDir: t.TempDir(),
-			Cluster: server.ClusterOpts{Name: "timerd-test", Host: "127.0.0.1", Port: routePorts[i]}}
-		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		c.opts = append(c.opts, o)
+		c.servers = append(c.servers, newNATSProc(t, fmt.Sprintf("n%d", i+1), "--cluster_name", "timerd-test",
+			"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]), "--routes", strings.Join(routes, ",")))
 	}
-	c.servers = make([]*server.Server, 3)
-	for i := range 3 {
-		c.start(i, false)
+	for _, s := range c.servers {
+		s.start()
 	}
-	for i := range 3 {
-		if !c.servers[i].ReadyForConnections(20 * time.Second) {
-			t.Fatal("nats-server did not start")
-		}
-	}
-	t.Cleanup(func() {
-		for i := range c.servers {
-			c.stop(i)
-		}
-	})
 	// JetStream is ready once a meta leader is elected.
+	nc, err := nats.Connect(c.urls())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
 	nodetest.Eventually(t, 30*time.Second, func() error {
-		for _, s := range c.servers {
-			if s.JetStreamIsLeader() {
-				return nil
-			}
+		js, err := nc.JetStream()
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("no JetStream meta leader yet")
+		_, err = js.AccountInfo()
+		return err
 	})
 	return c
 }
 
-func (c *natsCluster) start(i int, wait bool) {
-	o := c.opts[i]
-	s, err := server.NewServer(&o)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	go s.Start()
-	if wait && !s.ReadyForConnections(20*time.Second) {
-		c.t.Fatal("nats-server did not restart")
-	}
-	c.servers[i] = s
-}
+func (c *natsCluster) start(i int) { c.servers[i].start() }
 
-func (c *natsCluster) stop(i int) {
-	if s := c.servers[i]; s != nil {
-		s.Shutdown()
-		s.WaitForShutdown()
-		c.servers[i] = nil
-	}
-}
+func (c *natsCluster) stop(i int) { c.servers[i].stop() }
 
 func (c *natsCluster) urls() string {
 	var us []string
-	for _, o := range c.opts {
-		us = append(us, fmt.Sprintf("nats://127.0.0.1:%d", o.Port))
+	for _, s := range c.servers {
+		us = append(us, s.url())
 	}
 	return strings.Join(us, ",")
 }
 
 // index of the server named name.
 func (c *natsCluster) index(name string) int {
-	for i, o := range c.opts {
-		if o.ServerName == name {
+	for i, s := range c.servers {
+		if s.name == name {
 			return i
 		}
 	}
@@ -132,7 +104,7 @@ func TestNATSClusterServerFailures(t *testing.T) {
 	})
 	cl.stop(1) // a NATS server goes down and comes back
 	time.Sleep(2 * time.Second)
-	cl.start(1, true)
+	cl.start(1)
 
 	nodetest.Eventually(t, 30*time.Second, func() error {
 		if n := fc.stored(ctx); n < 2000 {
@@ -149,7 +121,7 @@ func TestNATSClusterServerFailures(t *testing.T) {
 	leader := cl.index(kvs)
 	cl.stop(leader) // the server leading the timers' stream
 	time.Sleep(2 * time.Second)
-	cl.start(leader, true)
+	cl.start(leader)
 
 	worst := fc.verify(ctx, 90*time.Second)
 	t.Logf("largest lag %v", worst)
