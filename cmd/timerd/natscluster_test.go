@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/timerd/timerd/client"
 	"github.com/timerd/timerd/internal/nodetest"
 )
 
@@ -93,6 +95,41 @@ func TestNATSClusterServerFailures(t *testing.T) {
 	waitNodes(t, nc, "a", "b", "c")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	// Writes on a replicated bucket: four batches of 1,000 at once, as
+	// `timerd batch` sends them. A shard's fenced writes must not trip over
+	// each other (nats-server refuses a second one in process, 10164).
+	c := client.New(nc, client.WithTimeout(30*time.Second))
+	var wg sync.WaitGroup
+	refused := make(chan string, 4000)
+	for b := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var batch []client.Timer
+			for i := range 1000 {
+				batch = append(batch, client.Timer{ID: fmt.Sprintf("later-%d-%d", b, i), Subject: "r3.later", In: time.Hour})
+			}
+			res, err := c.Batch(ctx, batch)
+			if err != nil {
+				refused <- err.Error()
+				return
+			}
+			for _, r := range res {
+				if r.Error != "" {
+					refused <- r.Error
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(refused)
+	var errs []string
+	for e := range refused {
+		errs = append(errs, e)
+	}
+	if len(errs) > 0 {
+		t.Fatalf("%d of 4000 timers refused on an R3 bucket, e.g. %s", len(errs), errs[0])
+	}
 	stream := dedupStream(t, ctx, nc, "R3FIRES", "r3.>", 3)
 	fc := scheduleSpread(t, ctx, nc, stream, "r3", 4000, time.Now().Add(2*time.Second), 14*time.Second)
 

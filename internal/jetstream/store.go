@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,9 @@ type StoreConfig struct {
 	// SkipCorrupt lets a replay go on past records it cannot read,
 	// counting them (ReplayStats.Skipped) instead of failing.
 	SkipCorrupt bool
+	// Serial sends a shard's fenced writes one at a time, as a replicated
+	// bucket always does (tests of it on one server).
+	Serial bool
 	// LegacyLeaseTTL: a lease key of the single-node timerd (before the
 	// cluster) renewed less than this ago means such a node is running.
 	LegacyLeaseTTL time.Duration
@@ -61,6 +65,11 @@ type Store struct {
 	goneKnown   atomic.Bool  // the bucket's stream was found gone
 	skipCorrupt bool
 	log         *slog.Logger
+	// serial: one fenced write in flight per shard. A replicated stream
+	// refuses a message whose expected-last-subject is already in process
+	// (err_code 10164), so on R3 a shard's writes go one after another
+	// (in order, each carrying the group commit of everything queued).
+	serial []serialQueue
 
 	writes atomic.Uint64 // JetStream messages written (records, marks, purges, leases, beats)
 }
@@ -127,11 +136,83 @@ func OpenStore(ctx context.Context, nc *nats.Conn, cfg StoreConfig) (*Store, err
 	if err != nil {
 		return nil, err
 	}
-	return &Store{
+	s := &Store{
 		js: js, kv: kv, stream: stream, bucket: cfg.Bucket, subject: "$KV." + cfg.Bucket + ".",
 		shards: shards, pub: pub, maxMsg: int(min(nc.MaxPayload(), 1<<20)) - 4096,
 		skipCorrupt: cfg.SkipCorrupt, log: cfg.Logger,
-	}, nil
+	}
+	if ci := stream.CachedInfo(); cfg.Serial || ci != nil && ci.Config.Replicas > 1 {
+		s.serial = make([]serialQueue, shards)
+	}
+	return s, nil
+}
+
+// serialQueue holds a shard's fenced writes waiting for the one in flight.
+type serialQueue struct {
+	mu   sync.Mutex
+	busy bool
+	q    []queuedWrite
+}
+
+type queuedWrite struct {
+	msg *nats.Msg
+	cb  AckFunc
+}
+
+// send publishes a shard's fenced write: at once, or after the writes
+// queued before it when the store is serial. cb gets the outcome exactly
+// once; an error returned means cb will not be called.
+func (s *Store) send(shard int, msg *nats.Msg, cb AckFunc) error {
+	if s.serial == nil {
+		return s.pub.Publish(context.Background(), msg, cb)
+	}
+	q := &s.serial[shard]
+	q.mu.Lock()
+	if q.busy {
+		q.q = append(q.q, queuedWrite{msg, cb})
+		q.mu.Unlock()
+		return nil
+	}
+	q.busy = true
+	q.mu.Unlock()
+	if err := s.pub.Publish(context.Background(), msg, s.then(shard, cb)); err != nil {
+		s.next(shard)
+		return err
+	}
+	return nil
+}
+
+// then calls cb and sends the shard's next queued write.
+func (s *Store) then(shard int, cb AckFunc) AckFunc {
+	return func(ack PubAck, err error) {
+		cb(ack, err)
+		s.next(shard)
+	}
+}
+
+// next sends the shard's oldest queued write, or marks the shard idle.
+// It runs on the ack goroutine, and Publish does not wait there: a serial
+// store has at most one write a shard in flight, far below the
+// publisher's 4*shards+1024 slots.
+func (s *Store) next(shard int) {
+	q := &s.serial[shard]
+	for {
+		q.mu.Lock()
+		if len(q.q) == 0 {
+			q.busy = false
+			q.mu.Unlock()
+			return
+		}
+		w := q.q[0]
+		q.q[0] = queuedWrite{}
+		q.q = q.q[1:]
+		q.mu.Unlock()
+		if err := s.pub.Publish(context.Background(), w.msg, s.then(shard, w.cb)); err != nil {
+			w.cb(PubAck{}, err)
+			continue
+		}
+		return
+	}
 }
 
 // openBucket finds the bucket, or creates it when it is missing (and may
@@ -269,7 +350,7 @@ func (s *Store) Write(f store.Fence, ops []record.Op, done store.WriteFunc) erro
 		return fmt.Errorf("%w: %d bytes with headers", store.ErrTooLarge, size)
 	}
 	s.writes.Add(1)
-	if err := s.pub.Publish(context.Background(), msg, func(ack PubAck, err error) { done(ack.Seq, s.storeErr(err)) }); err != nil {
+	if err := s.send(f.Shard, msg, func(ack PubAck, err error) { done(ack.Seq, s.storeErr(err)) }); err != nil {
 		return s.storeErr(err)
 	}
 	return nil
@@ -382,7 +463,7 @@ func (s *Store) WriteMark(f store.Fence, m store.Mark, done func(error)) error {
 	s.fenced(msg, f)
 	msg.Data = binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, uint64(m.Through)), m.Seq)
 	s.writes.Add(1)
-	if err := s.pub.Publish(context.Background(), msg, func(_ PubAck, err error) { done(s.storeErr(err)) }); err != nil {
+	if err := s.send(f.Shard, msg, func(_ PubAck, err error) { done(s.storeErr(err)) }); err != nil {
 		return s.storeErr(err)
 	}
 	return nil

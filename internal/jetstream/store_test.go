@@ -94,6 +94,16 @@ func TestStoreConformance(t *testing.T) {
 	})
 }
 
+// The same with one fenced write a shard in flight, as on a replicated
+// bucket (cmd/timerd TestNATSClusterServerFailures runs it on R3). Its
+// queue has no bound to pass, so the in-flight test is left out: 70,000
+// writes one after another only take long.
+func TestSerialStoreConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, shards int) store.Store {
+		return newEnv(t).open(StoreConfig{Shards: shards, Serial: true})
+	}, "LockAroundWritesBeyondInFlight")
+}
+
 // The fence is checked by the server, not by the store: a write made with
 // a plain JetStream client under the old revision is refused the same way,
 // with the error codes storeErr maps.

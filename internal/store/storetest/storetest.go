@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,8 +28,9 @@ import (
 // which must be harmless).
 type Open func(t *testing.T, shards int) store.Store
 
-// Run runs the whole script against open, one subtest per behaviour.
-func Run(t *testing.T, open Open) {
+// Run runs the whole script against open, one subtest per behaviour,
+// but for the subtests named in skip.
+func Run(t *testing.T, open Open, skip ...string) {
 	for _, c := range []struct {
 		name string
 		fn   func(t *testing.T, open Open)
@@ -45,6 +47,9 @@ func Run(t *testing.T, open Open) {
 		{"Closed", testClosed},
 		{"LockAroundWritesBeyondInFlight", testLockAroundWritesBeyondInFlight},
 	} {
+		if slices.Contains(skip, c.name) {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
 	}
 }
