@@ -214,3 +214,79 @@ func TestPartitionedNodeIsTakenOver(t *testing.T) {
 		t.Errorf("fired twice after the cut healed: %v", twice)
 	}
 }
+
+// leaseFailStore fails every lease update while fail is set, as a NATS
+// busy electing a leader times requests out; beats go through.
+type leaseFailStore struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (l *leaseFailStore) UpdateLease(ctx context.Context, shard int, ls store.Lease, rev uint64) (uint64, error) {
+	if l.fail.Load() {
+		return 0, fmt.Errorf("write lease of shard %d: %w", shard, context.DeadlineExceeded)
+	}
+	return l.Store.UpdateLease(ctx, shard, ls, rev)
+}
+
+// A claim that fails for a while (a timeout, not a lost bucket) is tried
+// again: the node stays up and takes the shards once claims go through.
+func TestFailedClaimsAreRetried(t *testing.T) {
+	const shards = 8
+	mem := store.NewMem(shards)
+	defer mem.Close()
+	pub := newFakePub(t, time.Millisecond)
+	a := startNode(t, testConfig("a"), mem, pub)
+	flaky := &leaseFailStore{Store: mem}
+	b := node.New(testConfig("b"), flaky, pub)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeNode(t, b) })
+	flaky.fail.Store(true)
+	closeNode(t, a) // a leaves: b must claim everything, and cannot yet
+	time.Sleep(time.Second)
+	select {
+	case err := <-b.Fatal():
+		t.Fatalf("b gave up on a failed claim: %v", err)
+	default:
+	}
+	flaky.fail.Store(false)
+	eventually(t, 15*time.Second, func() error {
+		if n := len(served(b)); n != shards || !b.Ready() {
+			return fmt.Errorf("b serves %d of %d shards (Ready %v)", n, shards, b.Ready())
+		}
+		return nil
+	})
+}
+
+// A registration silent past ForgetAfter and holding no shard is removed;
+// a live node's is kept.
+func TestLongLostNodesAreForgotten(t *testing.T) {
+	mem := store.NewMem(4)
+	defer mem.Close()
+	ctx := reqCtx(t)
+	if err := mem.Beat(ctx, store.Member{Node: "ghost", Instance: "x", Beat: time.Now().Add(-time.Hour).UnixNano()}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig("a")
+	cfg.ForgetAfter = 2 * time.Second
+	startNode(t, cfg, mem, newFakePub(t, time.Millisecond))
+	startNode(t, testConfig("b"), mem, newFakePub(t, time.Millisecond))
+	eventually(t, 15*time.Second, func() error {
+		ms, err := mem.Members(ctx)
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, m := range ms {
+			names = append(names, m.Node)
+		}
+		if fmt.Sprint(names) != "[a b]" {
+			return fmt.Errorf("registered: %v, want [a b]", names)
+		}
+		return nil
+	})
+}

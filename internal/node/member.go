@@ -230,6 +230,12 @@ func (n *Node) membership(settled chan<- error) {
 		}
 		settling := first && time.Now().Before(settleAt)
 		err := n.reconcile(ctx, settling)
+		if err != nil && ctx.Err() == nil && !fatal(err) {
+			// A claim that timed out (NATS busy, a leader election): the
+			// next round tries again.
+			n.noise.warn(n.log, "reconcile", "claiming shards failed; trying again", "err", err)
+			continue
+		}
 		if settling {
 			if err != nil && ctx.Err() == nil {
 				n.die(err)
@@ -249,6 +255,12 @@ func (n *Node) membership(settled chan<- error) {
 			return
 		}
 	}
+}
+
+// fatal: errors a node cannot go on after (the bucket is gone, its records
+// are damaged); anything else is retried.
+func fatal(err error) bool {
+	return errors.Is(err, store.ErrGone) || isDamage(err)
 }
 
 // settleDelay: when other nodes seem alive, wait a heartbeat before the
@@ -421,7 +433,28 @@ func (n *Node) reconcile(ctx context.Context, settling bool) (err error) {
 	if len(handoffs) > 0 {
 		n.handoff(ctx, handoffs, &v)
 	}
+	n.forget(ctx, &v)
 	return n.load(ctx, claims)
+}
+
+// forget removes the registrations of nodes silent for ForgetAfter that
+// hold no lease (any node may; removing one twice is harmless). A node
+// that was only paused writes its registration again with its next beat.
+func (n *Node) forget(ctx context.Context, v *view) {
+	holds := map[string]bool{}
+	for _, l := range v.leases {
+		holds[l.Node] = true
+	}
+	for name, p := range v.peers {
+		if name == n.cfg.Name || holds[name] || v.now-p.m.Beat < int64(n.cfg.ForgetAfter) || v.now-p.seen < int64(n.cfg.ForgetAfter) {
+			continue
+		}
+		if err := n.store.Leave(ctx, name); err != nil {
+			n.noise.warn(n.log, "forget", "a long lost node's registration not removed", "node", name, "err", err)
+			continue
+		}
+		n.log.Info("removed the registration of a node lost long ago", "node", name, "silent", time.Duration(v.now-p.m.Beat).Round(time.Second))
+	}
 }
 
 // refresh reads every lease and registration from the store, not the watch.

@@ -53,6 +53,10 @@ type Config struct {
 	// over (default 4s). A node whose own heartbeat has not succeeded for
 	// half of it stops firing and answering.
 	NodeTTL time.Duration
+	// ForgetAfter: the registration of a node silent this long that holds
+	// no shard is removed, so that restarts under new names do not pile up
+	// lost nodes (default 10 minutes).
+	ForgetAfter time.Duration
 	// MaxFireTries: a fire failing this often with an error that retrying
 	// cannot fix is set aside (default 3).
 	MaxFireTries int
@@ -86,6 +90,10 @@ func (c *Config) setDefaults() {
 	if c.NodeTTL < 2*c.Heartbeat {
 		c.NodeTTL = 2 * c.Heartbeat
 	}
+	if c.ForgetAfter <= 0 {
+		c.ForgetAfter = 10 * time.Minute
+	}
+	c.ForgetAfter = max(c.ForgetAfter, 2*c.NodeTTL)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
