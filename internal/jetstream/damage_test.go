@@ -139,7 +139,7 @@ func TestReplayDamagedBlock(t *testing.T) {
 				}
 				stats.Skipped = 0
 			case d.lost:
-				// A known limitation (docs/operations.md, "Damage"): nats-server
+				// A known limitation (docs/operations.md, "What an operator sees for each fault"): nats-server
 				// still counts a message whose bytes are damaged in place but
 				// skips it when delivering. Replay cannot tell that from a
 				// purge by another node running meanwhile without reading
