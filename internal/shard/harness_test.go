@@ -32,12 +32,13 @@ type harness struct {
 	held    []Record // records written and not yet acknowledged
 	failErr error    // fail the next record with this error
 
-	replies map[Token]Reply
-	fires   []Fire // published, not yet acknowledged
-	fired   []Fire // every fire published, in order
-	purged  uint64
-	rd      Ready
-	failed  error // a write failed since the shard was loaded: a driver reloads
+	replies  map[Token]Reply
+	fires    []Fire // published, not yet acknowledged
+	fired    []Fire // every fire published, in order
+	purged   uint64
+	purgeErr error // fail the next purge with this error (nothing purged)
+	rd       Ready
+	failed   error // a write failed since the shard was loaded: a driver reloads
 }
 
 var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
@@ -88,7 +89,11 @@ func (h *harness) run() {
 			h.mark = *rd.Mark
 			h.s.MarkWritten(*rd.Mark, nil)
 		}
-		if rd.PurgeBelow != 0 {
+		if rd.PurgeBelow != 0 && h.purgeErr != nil {
+			err := h.purgeErr
+			h.purgeErr = nil
+			h.s.Purged(rd.PurgeBelow, err)
+		} else if rd.PurgeBelow != 0 {
 			for seq := range h.log {
 				if seq < rd.PurgeBelow {
 					delete(h.log, seq)

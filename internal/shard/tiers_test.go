@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -180,5 +181,29 @@ func TestMarkIsZeroWithoutFires(t *testing.T) {
 	h.run()
 	if h.mark != (store.Mark{}) {
 		t.Fatalf("a mark was written with nothing fired: %+v", h.mark)
+	}
+}
+
+// A purge that fails is asked for again at a later checkpoint: the records
+// it should have removed do not stay for ever.
+func TestFailedPurgeIsRetried(t *testing.T) {
+	h := newHarness(t, Config{CompactPause: time.Second})
+	for k := range 200 {
+		id := fmt.Sprint("o", k)
+		h.schedule(oneShot(id, t0+int64(time.Hour)), false)
+		h.call(func(now int64, tok Token) { h.s.Cancel(now, tok, id, CallOptions{}) })
+	}
+	before := len(h.log)
+	h.purgeErr = errors.New("purge: timeout")
+	for range 3 {
+		h.now += 2 * sec
+		h.s.Checkpoint(h.now, false)
+		h.run()
+	}
+	if h.purgeErr != nil {
+		t.Fatal("no purge was asked for")
+	}
+	if len(h.log) > purgeMinRecords+2 {
+		t.Fatalf("%d of %d records left after a failed purge and two more checkpoints", len(h.log), before)
 	}
 }
