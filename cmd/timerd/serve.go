@@ -227,6 +227,9 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 			running = false
 		case fatal = <-n.Fatal():
 			running = false
+			if nc.IsClosed() { // the node saw it first (its watch ended): say why
+				fatal = fmt.Errorf("the connection to NATS was closed for good; nothing can fire: exiting so a supervisor restarts timerd (%w)", fatal)
+			}
 		case <-connClosed:
 			fatal = errors.New("the connection to NATS was closed for good; nothing can fire: exiting so a supervisor restarts timerd")
 			running = false

@@ -35,7 +35,9 @@ func (n *Node) fireLoop() {
 			wake = min(wake, next)
 		}
 		if !healthy {
-			wake = min(wake, now+int64(50*time.Millisecond)) // look again soon
+			// Due entries stay in the wheel (its next is in the past): look
+			// again soon, without spinning on them.
+			wake = now + int64(50*time.Millisecond)
 		}
 		n.sleepTill.Store(wake)
 		if len(vals) > 0 {

@@ -146,7 +146,7 @@ func (n *Node) List(ctx context.Context, prefix, cursor string, limit int) (api.
 	if err != nil {
 		return api.ListReply{}, err
 	}
-	ids := n.ListIDs(prefix, after, limit+1)
+	ids, _ := n.ListIDs(prefix, after, limit+1)
 	more := len(ids) > limit
 	if more {
 		ids = ids[:limit]
@@ -170,11 +170,14 @@ func (n *Node) List(ctx context.Context, prefix, cursor string, limit int) (api.
 }
 
 // ListIDs returns up to limit of the smallest ids after after with prefix,
-// among the timers of the shards this node serves.
+// among the timers of the shards this node serves, and the shards it read
+// whole while serving them (a shard handed on or reloaded mid-scan is not
+// among them: a list must not count it as covered).
 // A prefix without a space lists the operator's timers only: a tenant's
 // ids hold a space (api.JoinID), and it lists its own with its prefix.
-func (n *Node) ListIDs(prefix, after string, limit int) []string {
+func (n *Node) ListIDs(prefix, after string, limit int) ([]string, []int) {
 	page := make([]string, 0, limit)
+	var scanned []int
 	operator := !strings.Contains(prefix, " ")
 	consider := func(id []byte) {
 		if operator && bytes.IndexByte(id, ' ') >= 0 {
@@ -190,19 +193,26 @@ func (n *Node) ListIDs(prefix, after string, limit int) []string {
 		}
 		page = slices.Insert(page, i, s)
 	}
-	for _, d := range n.shards {
+	for sh, d := range n.shards {
+		var first *shard.Shard
+		whole := true
 		for pos, more := 0, true; more; {
 			d.mu.Lock()
 			c := d.core
-			if c == nil || d.state != serving {
+			if c == nil || d.state != serving || first != nil && c != first {
 				d.mu.Unlock()
+				whole = false
 				break
 			}
+			first = c
 			pos, more = c.Scan(pos, prefix, after, consider)
 			d.mu.Unlock()
 		}
+		if whole {
+			scanned = append(scanned, sh)
+		}
 	}
-	return page
+	return page, scanned
 }
 
 // EncodeCursor and DecodeCursor make Timer-Cursor values: the last id of a page.

@@ -200,7 +200,14 @@ func (s *Service) serveNode(ctx context.Context, m *nats.Msg) (any, error) {
 	switch m.Subject[strings.LastIndexByte(m.Subject, '.')+1:] {
 	case opList:
 		limit, _ := strconv.Atoi(m.Header.Get(api.HeaderLimit))
-		return s.localList(ctx, m.Header.Get(api.HeaderPrefix), m.Header.Get(hdrAfter), max(limit, 1))
+		// Base64: a header value loses its edge spaces on the way, and a
+		// tenant's prefix ends in one ("A " lists account A's timers).
+		prefix, perr := node.DecodeCursor(m.Header.Get(api.HeaderPrefix))
+		after, aerr := node.DecodeCursor(m.Header.Get(hdrAfter))
+		if perr != nil || aerr != nil {
+			return nil, badf("internal list: bad prefix or cursor")
+		}
+		return s.localList(ctx, prefix, after, max(limit, 1))
 	case opStats:
 		return s.node.Stats(ctx), nil
 	}
@@ -208,24 +215,28 @@ func (s *Service) serveNode(ctx context.Context, m *nats.Msg) (any, error) {
 }
 
 func (s *Service) localList(ctx context.Context, prefix, after string, limit int) (nodeList, error) {
-	var served []int
-	for sh := range s.node.Shards() {
-		if s.node.Serving(sh) {
-			served = append(served, sh)
-		}
-	}
-	ids := s.node.ListIDs(prefix, after, limit)
-	out := nodeList{Shards: served, Timers: make([]api.Timer, 0, len(ids))}
+	ids, scanned := s.node.ListIDs(prefix, after, limit)
+	out := nodeList{Timers: make([]api.Timer, 0, len(ids))}
+	moved := map[int]bool{}
 	for _, id := range ids {
 		t, err := s.node.Get(ctx, id, 0)
 		var e *api.Error
-		if errors.As(err, &e) && e.Code == api.CodeNotFound || errors.Is(err, node.ErrNotServed) {
-			continue // gone or moved meanwhile
+		if errors.As(err, &e) && e.Code == api.CodeNotFound {
+			continue // gone meanwhile
+		}
+		if errors.Is(err, node.ErrNotServed) {
+			moved[s.node.ShardOf(id)] = true // not covered here any more
+			continue
 		}
 		if err != nil {
 			return nodeList{}, err
 		}
 		out.Timers = append(out.Timers, t)
+	}
+	for _, sh := range scanned {
+		if !moved[sh] {
+			out.Shards = append(out.Shards, sh)
+		}
 	}
 	return out, nil
 }
@@ -253,8 +264,8 @@ func (s *Service) listAll(ctx context.Context, tenant, prefix, cursor string, li
 	parts := []nodeList{mine}
 	for _, peer := range s.peers() {
 		m := nats.NewMsg(s.nodeSubject(peer, opList))
-		m.Header[api.HeaderPrefix] = []string{prefix}
-		m.Header[hdrAfter] = []string{after}
+		m.Header[api.HeaderPrefix] = []string{node.EncodeCursor(prefix)}
+		m.Header[hdrAfter] = []string{node.EncodeCursor(after)}
 		m.Header[api.HeaderLimit] = []string{strconv.Itoa(limit + 1)}
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		resp, err := s.nc.RequestMsgWithContext(rctx, m)
