@@ -15,6 +15,7 @@
 //	go run ./bench -name floor-1m-20k -timers 1000000 -fire-rate 20000 -due 30s -capture -timeline 100ms -contenders js-paced,timerd-batch,js-paced-bin,timerd-bin-batch
 //	go run ./bench -name floor-burst -timers 300000 -spread 0 -due 15s -capture -contenders js-msgid,js-paced,timerd-batch,js-msgid-bin,js-paced-bin,timerd-bin-batch
 //	go run ./bench -name ingest-fair -timers 200000 -no-fire -due 1h -inflight 256 -contenders nats-sched-bin,timerd-bin
+//	go run ./bench -name far-1m-20k -timers 1000000 -far 900000 -fire-rate 20000 -due 25s -timeline 100ms -contenders timerd-bin-batch
 //
 // Per contender it reports ingest rate, fire rate, fire lag (p50, p99,
 // p99.9, max, and per -timeline interval), never-early, lost, duplicate and
