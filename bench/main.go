@@ -15,6 +15,7 @@
 //	go run ./bench -name floor-1m-20k -timers 1000000 -fire-rate 20000 -due 30s -capture -timeline 100ms -contenders js-paced,timerd-batch,js-paced-bin,timerd-bin-batch
 //	go run ./bench -name floor-burst -timers 300000 -spread 0 -due 15s -capture -contenders js-msgid,js-paced,timerd-batch,js-msgid-bin,js-paced-bin,timerd-bin-batch
 //	go run ./bench -name ingest-fair -timers 200000 -no-fire -due 1h -inflight 256 -contenders nats-sched-bin,timerd-bin
+//	go run ./bench -name far-1m-20k -timers 1000000 -far 900000 -fire-rate 20000 -due 25s -timeline 100ms -contenders timerd-bin-batch
 //
 // Per contender it reports ingest rate, fire rate, fire lag (p50, p99,
 // p99.9, max, and per -timeline interval), never-early, lost, duplicate and
@@ -76,6 +77,8 @@ func flags(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&c.w.CancelShare, "cancel", 0, "share of timers to cancel after ingest (0..1)")
 	fs.BoolVar(&c.w.Capture, "capture", false, "a dedup stream captures the fire subjects (timerd fires through JetStream)")
 	fs.IntVar(&c.w.Subjects, "subjects", 16, "distinct fire subjects")
+	fs.IntVar(&c.w.Far, "far", 0, "of -timers, this many are due -far-due after the start of ingest (beyond the run: pending throughout, never expected to fire); -due, -spread and -fire-rate apply to the rest")
+	fs.DurationVar(&c.w.FarDue, "far-due", 30*24*time.Hour, "with -far: when the far timers are due (a millisecond apart from there)")
 	fs.Uint64Var(&c.w.Seed, "seed", 1, "workload seed (shuffle and cancel choice)")
 	fs.BoolVar(&c.o.NoFire, "no-fire", false, "stop each contender after ingest, cancels and restart: no fire phase (use a -due past the run)")
 	fs.BoolVar(&c.o.Restart, "restart", false, "restart each firing contender between ingest and the first due (timerd binary: kill -9)")

@@ -19,6 +19,9 @@ func (r *Report) Markdown(lagSVG, ratesSVG string) string {
 		spread = "0 (all due at once)"
 	}
 	fmt.Fprintf(&b, "Workload: %d timers, %d B payloads, first due %v after the start of ingest, spread %s", w.Timers, w.Payload, w.Due, spread)
+	if w.Far > 0 {
+		fmt.Fprintf(&b, " (%d of them; the other %d are due %v after the start of ingest, beyond the run, and stay pending)", w.Near(), w.Far, w.FarDue)
+	}
 	if rate := w.OfferedFireRate(); rate > 0 && !r.NoFire {
 		fmt.Fprintf(&b, " (%.0f fires/s offered)", rate)
 	}

@@ -107,7 +107,7 @@ func (t *Tracker) Scheduled(i int, ok bool) {
 	if t.state[i] == stUnsent {
 		if ok {
 			t.state[i] = stScheduled
-			if t.fires[i] == 0 {
+			if t.fires[i] == 0 && !t.w.IsFar(i) {
 				t.outstanding++
 			}
 		} else {
@@ -123,7 +123,7 @@ func (t *Tracker) Cancelled(i int, at int64) {
 	if t.state[i] == stScheduled {
 		t.state[i] = stCancelled
 		t.cancelAt[int32(i)] = at
-		if t.fires[i] == 0 {
+		if t.fires[i] == 0 && !t.w.IsFar(i) {
 			t.outstanding--
 		}
 	}
@@ -156,7 +156,7 @@ func (t *Tracker) Fire(i int, recv, headerDue int64) {
 		t.duplicates++
 		return
 	}
-	if t.state[i] == stScheduled {
+	if t.state[i] == stScheduled && !t.w.IsFar(i) {
 		t.outstanding--
 	}
 	t.fired++
@@ -191,6 +191,7 @@ type FireStats struct {
 	Cancelled   int          `json:"cancelled"`
 	Fired       int          `json:"fired"`
 	Lost        int          `json:"lost"`
+	FarPending  int          `json:"far_pending,omitempty"` // far timers (-far) not fired, as they should not be
 	Duplicates  int          `json:"duplicates"`
 	Early       int          `json:"early"`
 	AfterCancel int          `json:"fired_after_cancel"`
@@ -221,7 +222,11 @@ func (t *Tracker) Stats() FireStats {
 		switch st {
 		case stScheduled:
 			s.Scheduled++
-			if t.fires[i] == 0 {
+			switch {
+			case t.fires[i] != 0:
+			case t.w.IsFar(i):
+				s.FarPending++
+			default:
 				s.Lost++
 			}
 		case stCancelled:

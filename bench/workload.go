@@ -25,6 +25,11 @@ type Workload struct {
 	Capture       bool          `json:"capture"` // a dedup stream captures the fire subjects
 	Subjects      int           `json:"subjects"`
 	Seed          uint64        `json:"seed"`
+	// Far of the Timers are due FarDue after the start of ingest (a
+	// millisecond apart), beyond the run: they stay pending and are not
+	// expected to fire. Due, Spread and FireRate apply to the other ones.
+	Far    int           `json:"far,omitempty"`
+	FarDue time.Duration `json:"far_due_ns,omitempty"`
 }
 
 // minPayload is room for the timer's index at the head of every payload,
@@ -42,8 +47,14 @@ func (w *Workload) Normalize() error {
 	if w.Payload < minPayload {
 		return fmt.Errorf("-payload %d: at least %d bytes (the timer's index travels in the payload)", w.Payload, minPayload)
 	}
+	if w.Far < 0 || w.Far >= w.Timers {
+		return fmt.Errorf("-far %d: from 0 to fewer than -timers (%d)", w.Far, w.Timers)
+	}
+	if w.Far > 0 && w.FarDue <= w.Due {
+		return fmt.Errorf("-far-due %v: after -due %v", w.FarDue, w.Due)
+	}
 	if w.FireRate > 0 {
-		w.Spread = time.Duration(float64(w.Timers) / w.FireRate * float64(time.Second))
+		w.Spread = time.Duration(float64(w.Near()) / w.FireRate * float64(time.Second))
 	}
 	if w.Due < 0 || w.Spread < 0 {
 		return errors.New("-due and -spread must be 0 or more")
@@ -62,8 +73,14 @@ func (w *Workload) OfferedFireRate() float64 {
 	if w.Spread <= 0 {
 		return 0
 	}
-	return float64(w.Timers) / w.Spread.Seconds()
+	return float64(w.Near()) / w.Spread.Seconds()
 }
+
+// Near is how many timers are due within the run (all but the far ones).
+func (w *Workload) Near() int { return w.Timers - w.Far }
+
+// IsFar says timer i is one of the far ones: never expected to fire.
+func (w *Workload) IsFar(i int) bool { return w.Far > 0 && w.position(i) >= w.Near() }
 
 // position maps index i to its place in due order. With Shuffle it is a
 // bijection i -> (i*a + c) mod n with a coprime to n, so timers are sent
@@ -96,14 +113,22 @@ func gcd(a, b uint64) uint64 {
 
 // DueOffset is when timer i is due, after the start of ingest.
 func (w *Workload) DueOffset(i int) time.Duration {
-	if w.Timers <= 1 || w.Spread <= 0 {
+	n := w.Near()
+	p := i
+	if w.Far > 0 || (n > 1 && w.Spread > 0) {
+		p = w.position(i)
+	}
+	if p >= n {
+		return w.FarDue + time.Duration(p-n)*time.Millisecond
+	}
+	if n <= 1 || w.Spread <= 0 {
 		return w.Due
 	}
-	p := w.position(i)
-	return w.Due + time.Duration(float64(w.Spread)*float64(p)/float64(w.Timers-1))
+	return w.Due + time.Duration(float64(w.Spread)*float64(p)/float64(n-1))
 }
 
-// LastDueOffset is the offset of the last timer due.
+// LastDueOffset is the offset of the last timer due within the run (far
+// timers aside).
 func (w *Workload) LastDueOffset() time.Duration { return w.Due + w.Spread }
 
 // Subject is timer i's fire subject.

@@ -107,3 +107,49 @@ func TestNormalizeRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestFarTimersStayOutOfTheRun(t *testing.T) {
+	w := Workload{Timers: 1000, Far: 900, FarDue: 720 * time.Hour, Payload: 64, Due: 5 * time.Second, FireRate: 20,
+		Shuffle: true, Batch: 1, InFlight: 1, BatchInFlight: 1, Subjects: 1, Seed: 3}
+	if err := w.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if w.Spread != 5*time.Second || w.OfferedFireRate() != 20 {
+		t.Fatalf("spread %v, offered %v: want the near 100 over 5s", w.Spread, w.OfferedFireRate())
+	}
+	far := 0
+	for i := 0; i < w.Timers; i++ {
+		d := w.DueOffset(i)
+		if w.IsFar(i) {
+			far++
+			if d < w.FarDue {
+				t.Fatalf("far timer %d due at %v, before %v", i, d, w.FarDue)
+			}
+		} else if d < w.Due || d > w.LastDueOffset() {
+			t.Fatalf("near timer %d due %v outside [%v, %v]", i, d, w.Due, w.LastDueOffset())
+		}
+	}
+	if far != 900 {
+		t.Fatalf("%d far, want 900", far)
+	}
+	tr := NewTracker(&w, 0)
+	tr.Start(time.Now())
+	for i := 0; i < w.Timers; i++ {
+		tr.Scheduled(i, true)
+	}
+	if got := tr.Outstanding(); got != 100 {
+		t.Fatalf("outstanding %d, want the 100 near ones", got)
+	}
+	for i := 0; i < w.Timers; i++ {
+		if !w.IsFar(i) {
+			tr.Fire(i, tr.Due(i), 0)
+		}
+	}
+	st := tr.Stats()
+	if tr.Outstanding() != 0 || st.Lost != 0 || st.FarPending != 900 || st.Scheduled != 1000 {
+		t.Fatalf("after the near fires: outstanding %d, %+v", tr.Outstanding(), st)
+	}
+	if err := (&Workload{Timers: 10, Far: 10, Payload: 64, Batch: 1, InFlight: 1, BatchInFlight: 1, Subjects: 1}).Normalize(); err == nil {
+		t.Fatal("-far as large as -timers accepted")
+	}
+}
