@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/timerd/timerd/internal/node"
+	"github.com/timerd/timerd/internal/nodetest"
 	"github.com/timerd/timerd/internal/record"
 	"github.com/timerd/timerd/internal/store"
 )
@@ -26,7 +27,7 @@ func TestTwoNodesShareAndTakeOver(t *testing.T) {
 	b := startNode(t, testConfig("b"), mem, pub)
 	nodes := []*node.Node{a, b}
 
-	eventually(t, 15*time.Second, func() error {
+	nodetest.Eventually(t, 15*time.Second, func() error {
 		na, nb := len(served(a)), len(served(b))
 		if na+nb != shards || na < shards/4 || nb < shards/4 {
 			return fmt.Errorf("a serves %d shards, b %d: want all %d split about evenly", na, nb, shards)
@@ -74,13 +75,13 @@ func TestTwoNodesShareAndTakeOver(t *testing.T) {
 	}
 
 	closeNode(t, b)
-	eventually(t, 15*time.Second, func() error {
+	nodetest.Eventually(t, 15*time.Second, func() error {
 		if got := len(served(a)); got != shards || !a.Ready() {
 			return fmt.Errorf("a serves %d shards (Ready %v) after b left, want all %d", got, a.Ready(), shards)
 		}
 		return nil
 	})
-	eventually(t, 15*time.Second, func() error {
+	nodetest.Eventually(t, 15*time.Second, func() error {
 		for _, id := range ids {
 			if got := len(pub.firesOf(id)); got != 1 {
 				return fmt.Errorf("%s fired %d times, want once", id, got)
@@ -153,7 +154,7 @@ func TestPartitionedNodeIsTakenOver(t *testing.T) {
 	cut := &cutStore{Store: mem}
 	a := startNode(t, testConfig("a"), mem, pubA)
 	b := startNode(t, testConfig("b"), cut, pubB)
-	eventually(t, 15*time.Second, func() error {
+	nodetest.Eventually(t, 15*time.Second, func() error {
 		if nb := len(served(b)); nb == 0 || nb+len(served(a)) != shards {
 			return fmt.Errorf("a serves %v, b %v", served(a), served(b))
 		}
@@ -173,7 +174,7 @@ func TestPartitionedNodeIsTakenOver(t *testing.T) {
 		ids = append(ids, id)
 	}
 	cut.cut.Store(true)
-	eventually(t, 5*time.Second, func() error {
+	nodetest.Eventually(t, 5*time.Second, func() error {
 		if b.Healthy() {
 			return errors.New("b still healthy while cut off")
 		}
@@ -182,13 +183,13 @@ func TestPartitionedNodeIsTakenOver(t *testing.T) {
 	if _, err := b.Get(reqCtx(t), ids[0], 0); codeOf(err) != 503 && codeOf(err) != -1 {
 		t.Errorf("get on the cut-off node: %v, want 503", err)
 	}
-	eventually(t, 15*time.Second, func() error {
+	nodetest.Eventually(t, 15*time.Second, func() error {
 		if got := len(served(a)); got != shards {
 			return fmt.Errorf("a serves %d of %d shards", got, shards)
 		}
 		return nil
 	})
-	eventually(t, 15*time.Second, func() error {
+	nodetest.Eventually(t, 15*time.Second, func() error {
 		for _, id := range ids {
 			if got := len(firesOf(id)); got != 1 {
 				return fmt.Errorf("%s fired %d times, want once", id, got)
@@ -197,7 +198,7 @@ func TestPartitionedNodeIsTakenOver(t *testing.T) {
 		return nil
 	})
 	cut.cut.Store(false)
-	eventually(t, 15*time.Second, func() error {
+	nodetest.Eventually(t, 15*time.Second, func() error {
 		na, nb := len(served(a)), len(served(b))
 		if nb == 0 || na+nb != shards || !b.Ready() {
 			return fmt.Errorf("after the cut healed: a serves %d, b %d (Ready %v)", na, nb, b.Ready())
@@ -254,7 +255,7 @@ func TestFailedClaimsAreRetried(t *testing.T) {
 	default:
 	}
 	flaky.fail.Store(false)
-	eventually(t, 15*time.Second, func() error {
+	nodetest.Eventually(t, 15*time.Second, func() error {
 		if n := len(served(b)); n != shards || !b.Ready() {
 			return fmt.Errorf("b serves %d of %d shards (Ready %v)", n, shards, b.Ready())
 		}
@@ -275,7 +276,7 @@ func TestLongLostNodesAreForgotten(t *testing.T) {
 	cfg.ForgetAfter = 2 * time.Second
 	startNode(t, cfg, mem, newFakePub(t, time.Millisecond))
 	startNode(t, testConfig("b"), mem, newFakePub(t, time.Millisecond))
-	eventually(t, 15*time.Second, func() error {
+	nodetest.Eventually(t, 15*time.Second, func() error {
 		ms, err := mem.Members(ctx)
 		if err != nil {
 			return err

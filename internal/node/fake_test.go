@@ -221,22 +221,6 @@ func bounded(t testing.TB, d time.Duration, what string, fn func()) bool {
 	}
 }
 
-// eventually polls fn every 5ms until it returns nil or total passes.
-func eventually(t testing.TB, total time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // served lists the shards n serves.
 func served(n *node.Node) []int {
 	var out []int

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/timerd/timerd/api"
+	"github.com/timerd/timerd/internal/nodetest"
 	"github.com/timerd/timerd/internal/shard"
 	"github.com/timerd/timerd/internal/store"
 )
@@ -75,7 +76,7 @@ func TestNodeAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	eventually(t, 10*time.Second, func() error {
+	nodetest.Eventually(t, 10*time.Second, func() error {
 		for _, id := range []string{"a", "t", "j"} {
 			if len(pub.firesOf(id)) == 0 {
 				return fmt.Errorf("%s has not fired", id)
@@ -97,7 +98,7 @@ func TestNodeAlone(t *testing.T) {
 	}
 	// The fired one-shot is covered by its shard's mark.
 	sh := n.ShardOf("a")
-	eventually(t, 10*time.Second, func() error {
+	nodetest.Eventually(t, 10*time.Second, func() error {
 		m, err := mem.ReadMark(reqCtx(t), sh)
 		if err != nil || m.Through < due.UnixNano() || m.Seq < r.Revision {
 			return fmt.Errorf("mark of shard %d: %+v, %v; want through %d, seq >= %d", sh, m, err, due.UnixNano(), r.Revision)
@@ -155,7 +156,7 @@ func TestNodeFireFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 20*time.Second, func() error {
+	nodetest.Eventually(t, 20*time.Second, func() error {
 		for _, id := range []string{"flaky-plain", "flaky-js"} {
 			if f := pub.firesOf(id); len(f) != 1 {
 				return fmt.Errorf("%s published %d times, want once after two failures", id, len(f))
