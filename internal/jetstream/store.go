@@ -70,6 +70,7 @@ type Store struct {
 	// (err_code 10164), so on R3 a shard's writes go one after another
 	// (in order, each carrying the group commit of everything queued).
 	serial []serialQueue
+	bg     sync.WaitGroup // next() sent off a caller's goroutine
 
 	writes atomic.Uint64 // JetStream messages written (records, marks, purges, leases, beats)
 }
@@ -176,7 +177,10 @@ func (s *Store) send(shard int, msg *nats.Msg, cb AckFunc) error {
 	q.busy = true
 	q.mu.Unlock()
 	if err := s.pub.Publish(context.Background(), msg, s.then(shard, cb)); err != nil {
-		s.next(shard)
+		// The queued writes' callbacks must not run on this caller's
+		// goroutine: the next ones go from another, which Close waits for.
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.next(shard) }()
 		return err
 	}
 	return nil
@@ -494,4 +498,7 @@ func (s *Store) Info(ctx context.Context) (store.Info, error) {
 func (s *Store) Drain(ctx context.Context) error { return s.pub.Drain(ctx) }
 
 // Close implements store.Store: writes awaiting their ack fail with store.ErrClosed.
-func (s *Store) Close() { s.pub.Close() }
+func (s *Store) Close() {
+	s.pub.Close()
+	s.bg.Wait()
+}
