@@ -8,7 +8,6 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -263,15 +262,7 @@ type BatchResult struct {
 // {"id", "error", "code"} alone, "id" only when the element gave one: the
 // zero revision and created of an embedded reply would read as facts about
 // a timer that was never stored. The default decoding reads both shapes.
-func (r BatchResult) MarshalJSON() ([]byte, error) {
-	if r.Error == "" && r.Code == 0 {
-		return json.Marshal(r.ScheduleReply)
-	}
-	return json.Marshal(struct {
-		ID string `json:"id,omitempty"`
-		ErrorReply
-	}{r.ID, ErrorReply{Error: r.Error, Code: r.Code}})
-}
+func (r BatchResult) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
 
 // CancelReply answers timerd.cancel.
 type CancelReply struct {

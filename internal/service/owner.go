@@ -56,7 +56,7 @@ func (s *Service) followShards(events <-chan shardEvent, stop <-chan struct{}) {
 	}
 }
 
-// internal runs an internal request's handler in its own goroutine (the
+// internal runs an internal request's handler on a worker goroutine (the
 // same bound as public ones) and answers it.
 func (s *Service) internal(h func(ctx context.Context, m *nats.Msg) (any, error)) nats.MsgHandler {
 	return func(m *nats.Msg) {
@@ -71,12 +71,12 @@ func (s *Service) internal(h func(ctx context.Context, m *nats.Msg) (any, error)
 			s.refuseStopping(func(err error) { s.answer(m, nil, err) })
 			return
 		}
-		go func() {
+		s.workers.run(func() {
 			defer s.wg.Done()
 			defer func() { <-s.slots }()
 			v, err := h(s.deadlines.forRequest(), m)
 			s.answer(m, v, err)
-		}()
+		})
 	}
 }
 
@@ -91,7 +91,7 @@ func (s *Service) answer(m *nats.Msg, v any, err error) {
 		resp = s.errorMsg(err)
 		resp.Subject = m.Reply
 	} else if v != nil {
-		data, jerr := json.Marshal(v)
+		data, jerr := marshalReply(v)
 		if jerr != nil {
 			resp = s.errorMsg(jerr)
 			resp.Subject = m.Reply
@@ -175,17 +175,33 @@ func (s *Service) serveShard(ctx context.Context, m *nats.Msg) (any, error) {
 // when they go back to the node that handed them over.
 type rawResults []api.BatchResult
 
-func (r rawResults) MarshalJSON() ([]byte, error) {
-	type plain struct {
-		api.ScheduleReply
-		Error string `json:"error,omitempty"`
-		Code  int    `json:"code,omitempty"`
-	}
-	out := make([]plain, len(r))
+func (r rawResults) MarshalJSON() ([]byte, error) { return r.appendJSON(nil), nil }
+
+// appendJSON writes each result as its schedule reply's fields followed by
+// "error" and "code" when set: what encoding/json writes for a struct
+// embedding api.ScheduleReply with those two fields omitempty.
+func (r rawResults) appendJSON(b []byte) []byte {
+	b = append(b, '[')
 	for i, x := range r {
-		out[i] = plain{x.ScheduleReply, x.Error, x.Code}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = x.ScheduleReply.AppendJSON(b)
+		if x.Error == "" && x.Code == 0 {
+			continue
+		}
+		b = b[:len(b)-1] // the reply's closing brace
+		if x.Error != "" {
+			b = append(b, `,"error":`...)
+			b = api.AppendJSONString(b, x.Error)
+		}
+		if x.Code != 0 {
+			b = append(b, `,"code":`...)
+			b = strconv.AppendInt(b, int64(x.Code), 10)
+		}
+		b = append(b, '}')
 	}
-	return json.Marshal(out)
+	return append(b, ']')
 }
 
 // nodeList is a node's part of a list: a page of its timers, and the

@@ -65,6 +65,7 @@ type Service struct {
 	deadlines *deadlines
 	slots     chan struct{}
 	wg        sync.WaitGroup // requests being handled
+	workers   *workers       // the goroutines that handle them
 	log       *slog.Logger
 	metrics   *node.Metrics
 
@@ -159,6 +160,7 @@ func Start(nc *nats.Conn, n *node.Node, cfg Config) (*Service, error) {
 	}
 	s.metrics = cfg.Metrics
 	s.stop = make(chan struct{})
+	s.workers = newWorkers(s.stop)
 	if err := s.addService(); err != nil {
 		return nil, err
 	}
@@ -297,7 +299,7 @@ func (s *Service) Stop(ctx context.Context) error {
 	s.stopped = true
 	s.stopMu.Unlock()
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() { s.wg.Wait(); s.workers.wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -307,7 +309,7 @@ func (s *Service) Stop(ctx context.Context) error {
 	return err
 }
 
-// handler runs h in its own goroutine and answers with its result. The
+// handler runs h on a worker goroutine and answers with its result. The
 // answer is published on the request's reply subject directly: micro's own
 // Respond may only be called inside the handler, which returns at once.
 func (s *Service) handler(h func(context.Context, micro.Request) (any, error)) micro.HandlerFunc {
@@ -323,7 +325,7 @@ func (s *Service) handler(h func(context.Context, micro.Request) (any, error)) m
 			s.refuseStopping(func(err error) { s.respondError(req, err) })
 			return
 		}
-		go func() {
+		s.workers.run(func() {
 			defer s.wg.Done()
 			defer func() { <-s.slots }()
 			c, perr := callerOf(req.Headers(), s.cfg.OperatorAccount)
@@ -339,13 +341,13 @@ func (s *Service) handler(h func(context.Context, micro.Request) (any, error)) m
 				s.respondError(req, err)
 				return
 			}
-			data, err := json.Marshal(s.outward(c, reply))
+			data, err := marshalReply(s.outward(c, reply))
 			if err != nil {
 				s.respondError(req, err)
 				return
 			}
 			s.respond(req, &nats.Msg{Data: data})
-		}()
+		})
 	}
 }
 
@@ -426,4 +428,18 @@ func callOptions(h map[string][]string) (shard.CallOptions, *api.Error) {
 		return shard.CallOptions{}, badf("%s %q: want a revision number from a previous reply", api.HeaderExpectedRevision, v)
 	}
 	return shard.CallOptions{ExpectedRevision: rev, HasExpected: true}, nil
+}
+
+// marshalReply encodes a reply as JSON; the ones written per timer
+// scheduled are encoded by hand (api's AppendJSON, the same bytes).
+func marshalReply(v any) ([]byte, error) {
+	switch r := v.(type) {
+	case api.ScheduleReply:
+		return r.AppendJSON(make([]byte, 0, 96)), nil
+	case []api.BatchResult:
+		return api.AppendBatchResults(make([]byte, 0, 80*len(r)+2), r), nil
+	case rawResults:
+		return r.appendJSON(make([]byte, 0, 80*len(r)+2)), nil
+	}
+	return json.Marshal(v)
 }
