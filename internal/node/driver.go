@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,7 +36,7 @@ type driver struct {
 	core     *shard.Shard
 	state    dstate
 	fence    store.Fence
-	waiters  map[shard.Token]chan shard.Reply
+	waiters  map[shard.Token]waiter
 	outbox   []outWrite
 	flushing bool // a goroutine is writing the outbox, in order
 }
@@ -46,9 +47,70 @@ type outWrite struct {
 	rec   shard.Record
 }
 
+// waiter is where a request's reply goes: a channel of its own, or a slot
+// of a batch's collector.
+type waiter struct {
+	ch  chan shard.Reply
+	col *collector
+	i   int
+}
+
+func (w waiter) deliver(r shard.Reply) {
+	if w.col != nil {
+		w.col.put(w.i, r)
+		return
+	}
+	w.ch <- r // buffered: never blocks
+}
+
 type delivery struct {
-	ch chan shard.Reply
-	r  shard.Reply
+	w waiter
+	r shard.Reply
+}
+
+// collector gathers the replies of a batch's requests, across shards, into
+// one slice: one allocation for the batch instead of a channel a request.
+type collector struct {
+	mu      sync.Mutex
+	replies []shard.Reply
+	got     []bool
+	left    int
+	closed  bool // the waiter gave up: later replies are dropped
+	done    chan struct{}
+}
+
+func newCollector(k int) *collector {
+	c := &collector{replies: make([]shard.Reply, k), got: make([]bool, k), left: k, done: make(chan struct{})}
+	if k == 0 {
+		close(c.done)
+	}
+	return c
+}
+
+func (c *collector) put(i int, r shard.Reply) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.got[i] {
+		return
+	}
+	c.replies[i], c.got[i] = r, true
+	if c.left--; c.left == 0 {
+		close(c.done)
+	}
+}
+
+// wait waits for every reply (until ctx ends) and returns them; got says
+// which came. Replies after it gave up are dropped.
+func (c *collector) wait(ctx context.Context) ([]shard.Reply, []bool) {
+	select {
+	case <-c.done: // every slot filled: nothing writes to them any more
+		return c.replies, c.got
+	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	return slices.Clone(c.replies), slices.Clone(c.got)
 }
 
 // wheelOf is the core's view of the node's shared wheel: each call takes
@@ -111,22 +173,33 @@ func (d *driver) request(ctx context.Context, op func(c *shard.Shard, now int64,
 func (d *driver) submit(op func(c *shard.Shard, now int64, tok shard.Token)) (chan shard.Reply, error) {
 	n := d.n
 	if !n.Healthy() {
-		return nil, api.Errorf(api.CodeNotReady, "node %s cannot reach NATS (its heartbeat is not stored); retry", n.cfg.Name)
+		return nil, errUnhealthy(n)
 	}
 	tok := n.token()
 	ch := make(chan shard.Reply, 1)
+	if err := d.start(func(c *shard.Shard, now int64) {
+		d.waiters[tok] = waiter{ch: ch}
+		op(c, now, tok)
+	}); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// start runs op on the serving core (op registers its waiters), then
+// performs what the core asked.
+func (d *driver) start(op func(c *shard.Shard, now int64)) error {
 	d.mu.Lock()
 	if d.state != serving {
 		// Not here, still loading, or moving: the service hands the request
 		// over and tries again until the shard is served somewhere.
 		d.mu.Unlock()
-		return nil, errNotOwned
+		return errNotOwned
 	}
 	c := d.core
-	d.waiters[tok] = ch
-	op(c, n.now(), tok)
+	op(c, d.n.now())
 	d.after(c)
-	return ch, nil
+	return nil
 }
 
 func (d *driver) wait(ctx context.Context, ch chan shard.Reply) (any, error) {
@@ -134,8 +207,16 @@ func (d *driver) wait(ctx context.Context, ch chan shard.Reply) (any, error) {
 	case r := <-ch:
 		return r.Value, r.Err
 	case <-ctx.Done():
-		return nil, api.Errorf(api.CodeNotReady, "not confirmed stored in time (%v); retry (the request is idempotent)", ctx.Err())
+		return nil, errNotConfirmed(ctx)
 	}
+}
+
+func errUnhealthy(n *Node) error {
+	return api.Errorf(api.CodeNotReady, "node %s cannot reach NATS (its heartbeat is not stored); retry", n.cfg.Name)
+}
+
+func errNotConfirmed(ctx context.Context) error {
+	return api.Errorf(api.CodeNotReady, "not confirmed stored in time (%v); retry (the request is idempotent)", ctx.Err())
 }
 
 // errNotOwned: this node does not serve the shard (the service hands the
@@ -160,9 +241,9 @@ func (d *driver) after(c *shard.Shard) {
 	rd := c.Ready()
 	var out []delivery
 	for _, r := range rd.Replies {
-		if ch, ok := d.waiters[r.Token]; ok {
+		if w, ok := d.waiters[r.Token]; ok {
 			delete(d.waiters, r.Token)
-			out = append(out, delivery{ch, r})
+			out = append(out, delivery{w, r})
 		}
 	}
 	for _, r := range rd.Records {
@@ -176,7 +257,7 @@ func (d *driver) after(c *shard.Shard) {
 	d.mu.Unlock()
 
 	for _, o := range out {
-		o.ch <- o.r // buffered: never blocks
+		o.w.deliver(o.r)
 	}
 	if flush {
 		d.flushOutbox()
@@ -266,9 +347,9 @@ func (d *driver) unload(why string) bool {
 	d.core, d.state = nil, idle
 	d.after(c) // answers what waited; releases d.mu
 	d.mu.Lock()
-	for tok, ch := range d.waiters { // requests the core no longer knows
+	for tok, w := range d.waiters { // requests the core no longer knows
 		delete(d.waiters, tok)
-		ch <- shard.Reply{Token: tok, Err: api.Errorf(api.CodeNotReady, "the timer's shard %d %s; retry", d.id, why)}
+		w.deliver(shard.Reply{Token: tok, Err: api.Errorf(api.CodeNotReady, "the timer's shard %d %s; retry", d.id, why)})
 	}
 	d.outbox = nil
 	d.mu.Unlock()

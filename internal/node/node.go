@@ -196,7 +196,7 @@ func New(cfg Config, st store.Store, pub Publisher) *Node {
 	n.members.init()
 	n.shards = make([]*driver, st.Shards())
 	for i := range n.shards {
-		n.shards[i] = &driver{n: n, id: i, waiters: make(map[shard.Token]chan shard.Reply)}
+		n.shards[i] = &driver{n: n, id: i, waiters: make(map[shard.Token]waiter)}
 	}
 	n.sleepTill.Store(1<<63 - 1)
 	return n

@@ -51,35 +51,45 @@ func (n *Node) Schedule(ctx context.Context, req shard.Request) (api.ScheduleRep
 
 // ScheduleBatch schedules many timers; each succeeds or fails on its own.
 // The requests of one shard are handed to its core together, and every
-// shard's writes are in flight at once.
+// shard's writes are in flight at once; the replies come into one
+// collector.
 func (n *Node) ScheduleBatch(ctx context.Context, reqs []shard.Request) ([]api.ScheduleReply, []error) {
 	replies, errs := make([]api.ScheduleReply, len(reqs)), make([]error, len(reqs))
+	if !n.Healthy() {
+		err := errUnhealthy(n)
+		for i := range errs {
+			errs[i] = err
+		}
+		return replies, errs
+	}
 	byShard := make(map[int][]int)
 	for i, r := range reqs {
 		s := n.ShardOf(r.Timer.ID)
 		byShard[s] = append(byShard[s], i)
 	}
-	chans := make([]chan shard.Reply, len(reqs))
+	col := newCollector(len(reqs))
 	for s, idx := range byShard {
 		d := n.shards[s]
-		cs, err := d.submitMany(len(idx), func(c *shard.Shard, now int64, toks []shard.Token) {
-			for k, i := range idx {
-				c.Schedule(now, toks[k], reqs[i])
+		err := d.start(func(c *shard.Shard, now int64) {
+			for _, i := range idx {
+				tok := n.token()
+				d.waiters[tok] = waiter{col: col, i: i}
+				c.Schedule(now, tok, reqs[i])
 			}
 		})
-		for k, i := range idx {
-			if err != nil {
-				errs[i] = err
-				continue
+		if err != nil {
+			for _, i := range idx {
+				col.put(i, shard.Reply{Err: err})
 			}
-			chans[i] = cs[k]
 		}
 	}
-	for i, ch := range chans {
-		if ch == nil {
+	got, ok := col.wait(ctx)
+	for i := range reqs {
+		if !ok[i] {
+			errs[i] = errNotConfirmed(ctx)
 			continue
 		}
-		replies[i], errs[i] = as[api.ScheduleReply](n.shards[0].wait(ctx, ch))
+		replies[i], errs[i] = as[api.ScheduleReply](got[i].Value, got[i].Err)
 	}
 	return replies, errs
 }
@@ -115,27 +125,6 @@ func (n *Node) Trigger(ctx context.Context, id string) (api.TriggerReply, error)
 // Get answers a timer with up to upcoming next occurrences.
 func (n *Node) Get(ctx context.Context, id string, upcoming int) (api.Timer, error) {
 	return as[api.Timer](n.driverOf(id).request(ctx, func(c *shard.Shard, now int64, tok shard.Token) { c.Get(now, tok, id, upcoming) }))
-}
-
-// submitMany starts k requests on the serving core in one go.
-func (d *driver) submitMany(k int, op func(c *shard.Shard, now int64, toks []shard.Token)) ([]chan shard.Reply, error) {
-	var chans []chan shard.Reply
-	_, err := d.submit(func(c *shard.Shard, now int64, first shard.Token) {
-		toks := make([]shard.Token, k)
-		chans = make([]chan shard.Reply, k)
-		for i := range toks {
-			if i == 0 {
-				toks[i] = first
-				chans[i] = d.waiters[first]
-				continue
-			}
-			toks[i] = d.n.token()
-			chans[i] = make(chan shard.Reply, 1)
-			d.waiters[toks[i]] = chans[i]
-		}
-		op(c, now, toks)
-	})
-	return chans, err
 }
 
 // List answers a page of the timers this node serves, ordered by id,
