@@ -349,7 +349,11 @@ func (s *Store) Write(f store.Fence, ops []record.Op, done store.WriteFunc) erro
 	// Sent again after a reconnect, a record that had landed is answered
 	// as a duplicate with its sequence: stored once whatever happens.
 	msg.Header["Nats-Msg-Id"] = []string{key}
-	msg.Data = record.AppendOps(make([]byte, 0, 256), ops)
+	size := 16
+	for _, op := range ops {
+		size += record.Size(op)
+	}
+	msg.Data = record.AppendOps(make([]byte, 0, size), ops)
 	if size := len(msg.Data) + headerLen(msg.Header); size > s.maxMsg+4096 {
 		return fmt.Errorf("%w: %d bytes with headers", store.ErrTooLarge, size)
 	}

@@ -63,11 +63,13 @@ func (s *Shard) flush() {
 			}
 			n, size = n+1, size+sz
 		}
-		group := make([]pendingOp, n)
-		copy(group, s.queue)
-		s.queue = s.queue[n:]
-		if len(s.queue) == 0 {
-			s.queue = nil
+		var group []pendingOp
+		if n == len(s.queue) { // the usual case: the whole queue is one record
+			group, s.queue = s.queue, nil
+		} else {
+			group = make([]pendingOp, n)
+			copy(group, s.queue)
+			s.queue = s.queue[n:]
 		}
 		ops := make([]record.Op, n)
 		for k := range group {

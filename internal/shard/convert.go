@@ -264,14 +264,9 @@ func (s *Shard) entryQualifies(rec *record.Timer) bool {
 // makeNear arms entry i (a qualifying one-shot) with its definition rec
 // encoded in its due bucket's chunk.
 func (s *Shard) makeNear(i uint32, rec *record.Timer) {
-	def := record.AppendOps(nil, []record.Op{{Kind: record.OpPut, Timer: rec}})
-	s.makeNearEncoded(i, rec, def)
-}
-
-func (s *Shard) makeNearEncoded(i uint32, rec *record.Timer, def []byte) {
 	j := jitterOf(rec, rec.Due)
 	h := s.arm(i, rec.Due+j, j)
-	s.tab.putNear(i, def, h)
+	s.tab.putNear(i, record.Op{Kind: record.OpPut, Timer: rec}, h)
 	s.counts.Near++
 }
 

@@ -46,7 +46,7 @@ func (s *Shard) Apply(seq uint64, ops []record.Op) {
 			if s.entryQualifies(r) {
 				// Far or near is decided at Loaded; keep the definition
 				// encoded meanwhile, not as an object.
-				s.tab.putNear(i, record.AppendOps(nil, []record.Op{op}), 0)
+				s.tab.putNear(i, op, 0)
 				s.counts.Near++
 				continue
 			}

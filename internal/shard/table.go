@@ -221,9 +221,9 @@ type nearRef struct {
 	size   uint32
 }
 
-// putNear keeps def (a one-Put record encoding) for near entry i, armed
-// as handle.
-func (t *table) putNear(i uint32, def []byte, handle wheel.Handle) {
+// putNear keeps def, the one Put op of near entry i, encoded in the
+// chunk of its due bucket, armed as handle.
+func (t *table) putNear(i uint32, def record.Op, handle wheel.Handle) {
 	e := &t.ents[i]
 	key := e.due / t.granule
 	c := t.chunks[key]
@@ -231,7 +231,8 @@ func (t *table) putNear(i uint32, def []byte, handle wheel.Handle) {
 		c = &defChunk{}
 		t.chunks[key] = c
 	}
-	ref := nearRef{handle: handle, off: c.put(def), size: uint32(len(def))}
+	off, size := c.putOp(def)
+	ref := nearRef{handle: handle, off: off, size: size}
 	var slot uint32
 	if k := len(t.nearFree); k > 0 {
 		slot = t.nearFree[k-1]
@@ -400,22 +401,45 @@ type defChunk struct {
 
 const defBlock = 64 << 10
 
-func (c *defChunk) put(def []byte) uint64 {
+// room makes the last block hold n more bytes and returns its index.
+func (c *defChunk) room(n int) int {
 	last := len(c.blocks) - 1
-	if last < 0 || len(c.blocks[last])+len(def) > cap(c.blocks[last]) {
+	if last < 0 || len(c.blocks[last])+n > cap(c.blocks[last]) {
 		size := defBlock
 		if len(c.blocks) == 0 {
 			size = 4 << 10 // most buckets are small: grow as they fill
 		} else {
 			size = min(cap(c.blocks[last])*2, 1<<20)
 		}
-		c.blocks = append(c.blocks, make([]byte, 0, max(size, len(def))))
+		c.blocks = append(c.blocks, make([]byte, 0, max(size, n)))
 		last++
 	}
+	return last
+}
+
+func (c *defChunk) put(def []byte) uint64 {
+	last := c.room(len(def))
 	off := uint64(last)<<32 | uint64(len(c.blocks[last]))
 	c.blocks[last] = append(c.blocks[last], def...)
 	c.live++
 	return off
+}
+
+// putOp encodes op (a one-Put record) into the chunk itself, without an
+// encoding of its own to copy from; it returns its offset and size.
+func (c *defChunk) putOp(op record.Op) (uint64, uint32) {
+	ops := [1]record.Op{op}
+	last := c.room(record.Size(op) + 8) // and the record's version and count
+	b := c.blocks[last]
+	start := len(b)
+	b = record.AppendOps(b, ops[:])
+	if cap(b) != cap(c.blocks[last]) { // Size fell short: b is a copy
+		def := b[start:]
+		return c.put(def), uint32(len(def))
+	}
+	c.blocks[last] = b
+	c.live++
+	return uint64(last)<<32 | uint64(start), uint32(len(b) - start)
 }
 
 func (c *defChunk) get(off uint64, size uint32) []byte {
