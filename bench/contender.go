@@ -44,6 +44,14 @@ type Contender interface {
 	Stop()
 }
 
+// serverCPU is a contender whose serving processes are binaries of their
+// own (timerd-bin, nats-sched-bin, the clusters): the CPU time they have
+// used, so that the CPU a timer costs the server side compares between
+// them whatever the client and the machine's other load.
+type serverCPU interface {
+	ServerCPU() (time.Duration, error)
+}
+
 // Env is what a contender is started with.
 type Env struct {
 	Dir           string   // its own data directory

@@ -76,6 +76,17 @@ func (c *clusterContender) Memory() (int64, int64, error) {
 	return rss, -1, err
 }
 
+// ServerCPU implements serverCPU: nats-server's and every node's.
+func (c *clusterContender) ServerCPU() (time.Duration, error) {
+	total, err := c.nats.ServerCPU()
+	for _, p := range c.cluster.Nodes {
+		d, perr := embed.CPU(p.Pid())
+		total += d
+		err = errors.Join(err, perr)
+	}
+	return total, err
+}
+
 // Ingest sends the batches, then notes how many requests each node handed
 // to a shard's owner (timerd_requests_forwarded_total): the hop whose cost
 // the one-node variant shows.

@@ -103,6 +103,14 @@ func (c *timerdContender) Memory() (int64, int64, error) {
 	return rss, scrapeHeap(c.proc.HTTPPort), err
 }
 
+// ServerCPU implements serverCPU for the binary.
+func (c *timerdContender) ServerCPU() (time.Duration, error) {
+	if !c.binary {
+		return 0, errors.New("timerd is in the bench's process")
+	}
+	return embed.CPU(c.proc.Pid())
+}
+
 // scrapeHeap reads go_memstats_heap_inuse_bytes from timerd's /metrics; -1
 // when it cannot.
 func scrapeHeap(port int) int64 { return int64(scrapeMetric(port, "go_memstats_heap_inuse_bytes")) }

@@ -81,6 +81,9 @@ func (r *Report) Markdown(lagSVG, ratesSVG string) string {
 		b.WriteString("\n")
 	}
 	for _, res := range r.Results {
+		if res.IngestCPUPerTimer > 0 {
+			fmt.Fprintf(&b, "- %s: its server processes used %.1f µs of CPU per timer ingested.\n", res.Contender, res.IngestCPUPerTimer)
+		}
 		if res.StoreWritesPerTimer > 0 {
 			fmt.Fprintf(&b, "- %s wrote %.4f JetStream messages per timer while ingesting (group commit)", res.Contender, res.StoreWritesPerTimer)
 			if res.StoreWritesPerFire > 0 {

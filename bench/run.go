@@ -71,6 +71,9 @@ type Result struct {
 	// StoreWritesPerTimer is JetStream messages the contender wrote per
 	// timer during ingest (timerd's group commit; 0: not known).
 	StoreWritesPerTimer float64 `json:"store_writes_per_timer,omitempty"`
+	// IngestCPUPerTimer is the CPU time (µs) the serving processes used
+	// per timer while ingesting; binaries only (serverCPU), 0 otherwise.
+	IngestCPUPerTimer float64 `json:"ingest_cpu_us_per_timer,omitempty"`
 	// StoreWritesPerFire is the same from the end of ingest to the last
 	// fire (marks, progress, compaction), per fire; fires themselves are
 	// not store writes.
@@ -148,6 +151,7 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 	}
 
 	res.RSSBefore, res.HeapBefore, _ = c.Memory()
+	cpuBefore, cpuErr := serverCPUOf(c)
 	// The epoch is the start of ingest: dues are offsets from it.
 	r.Epoch = time.Now()
 	r.T.Start(r.Epoch)
@@ -159,6 +163,9 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 	stopProf()
 	ingest := time.Since(r.Epoch)
 	st := r.T.Stats()
+	if cpuAfter, err := serverCPUOf(c); err == nil && cpuErr == nil && st.Scheduled > 0 {
+		res.IngestCPUPerTimer = float64((cpuAfter - cpuBefore).Microseconds()) / float64(st.Scheduled)
+	}
 	res.IngestSeconds = ingest.Seconds()
 	res.IngestRate = float64(st.Scheduled) / ingest.Seconds()
 	res.Errors, res.FirstError = r.Errors()
@@ -389,3 +396,10 @@ func (o *Options) heapProfile(c Contender) {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func serverCPUOf(c Contender) (time.Duration, error) {
+	if sc, ok := c.(serverCPU); ok {
+		return sc.ServerCPU()
+	}
+	return 0, errors.New("no server process of its own")
+}

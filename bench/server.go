@@ -96,6 +96,14 @@ func (s *natsServer) Memory() (int64, int64, error) {
 	return rss, -1, err
 }
 
+// ServerCPU implements serverCPU for the binary.
+func (s *natsServer) ServerCPU() (time.Duration, error) {
+	if !s.bin || s.proc == nil {
+		return 0, errors.New("the server is in the bench's process")
+	}
+	return embed.CPU(s.proc.Pid())
+}
+
 func (s *natsServer) Stop() {
 	embed.StopNATS(s.ns)
 	s.ns = nil

@@ -139,3 +139,28 @@ func WaitFor(ctx context.Context, total, interval time.Duration, fn func() error
 		}
 	}
 }
+
+// CPU is the user and system CPU time process pid has used, as
+// /proc/PID/stat counts it (in clock ticks of 1/100 s).
+func CPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	s := string(data)
+	end := strings.LastIndexByte(s, ')')
+	if end < 0 {
+		return 0, errors.New("embed: unreadable /proc/" + strconv.Itoa(pid) + "/stat")
+	}
+	f := strings.Fields(s[end+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, errors.New("embed: short /proc/" + strconv.Itoa(pid) + "/stat")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
