@@ -81,8 +81,8 @@ func (r *Report) Markdown(lagSVG, ratesSVG string) string {
 		b.WriteString("\n")
 	}
 	for _, res := range r.Results {
-		if res.IngestCPUPerTimer > 0 {
-			fmt.Fprintf(&b, "- %s: its server processes used %.1f µs of CPU per timer ingested.\n", res.Contender, res.IngestCPUPerTimer)
+		if res.IngestCPUPerTimer > 0 || res.FireCPUPerFire > 0 {
+			fmt.Fprintf(&b, "- %s: CPU of its server processes: %.1f µs per timer ingested, %.1f µs per fire.\n", res.Contender, res.IngestCPUPerTimer, res.FireCPUPerFire)
 		}
 		if res.StoreWritesPerTimer > 0 {
 			fmt.Fprintf(&b, "- %s wrote %.4f JetStream messages per timer while ingesting (group commit)", res.Contender, res.StoreWritesPerTimer)

@@ -74,6 +74,9 @@ type Result struct {
 	// IngestCPUPerTimer is the CPU time (µs) the serving processes used
 	// per timer while ingesting; binaries only (serverCPU), 0 otherwise.
 	IngestCPUPerTimer float64 `json:"ingest_cpu_us_per_timer,omitempty"`
+	// FireCPUPerFire is the same for the fire phase (µs per fire, idle
+	// time before the first due included); not after a restart.
+	FireCPUPerFire float64 `json:"fire_cpu_us_per_fire,omitempty"`
 	// StoreWritesPerFire is the same from the end of ingest to the last
 	// fire (marks, progress, compaction), per fire; fires themselves are
 	// not store writes.
@@ -218,6 +221,7 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 		return res
 	}
 	stopProf = o.profile(c, "fire")
+	fireCPUBefore, fireCPUErr := serverCPUOf(c)
 	stopTail := waitFires(ctx, c, r, o)
 	stopProf()
 	stopTail()
@@ -225,6 +229,9 @@ func runOne(ctx context.Context, c Contender, w *Workload, o *Options) (res Resu
 	stopObs = func() {}
 	fs := r.T.Stats()
 	res.Fire = &fs
+	if after, err := serverCPUOf(c); err == nil && fireCPUErr == nil && !o.Restart && fs.Fired > 0 {
+		res.FireCPUPerFire = float64((after - fireCPUBefore).Microseconds()) / float64(fs.Fired)
+	}
 	if sc, ok := c.(storeCounter); ok && !o.Restart && fs.Fired > 0 {
 		if w, err := sc.StoreWrites(ctx, r); err == nil && w >= writesAfterIngest {
 			res.StoreWritesPerFire = float64(w-writesAfterIngest) / float64(fs.Fired)
