@@ -28,7 +28,7 @@ import (
 // StartNATS starts an embedded nats-server with JetStream file storage in
 // dir, on 127.0.0.1:port (0 picks a free port).
 func StartNATS(dir string, port int, name string) (*server.Server, error) {
-	return jetstream.StartEmbedded(jetstream.EmbeddedConfig{
+	return jetstream.StartEmbedded(context.Background(), jetstream.EmbeddedConfig{
 		Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), DataDir: dir, Name: name,
 	})
 }

@@ -123,7 +123,7 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	var nc *nats.Conn
 	var err error
 	if c.natsURL == "" {
-		ns, err = jetstream.StartEmbedded(c.embeddedConfig(log))
+		ns, err = jetstream.StartEmbedded(ctx, c.embeddedConfig(log))
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@
 package jetstream
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -57,8 +58,12 @@ type EmbeddedConfig struct {
 }
 
 // StartEmbedded starts a NATS server with JetStream (file storage) in this
-// process and waits until it accepts connections.
-func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
+// process and waits until it accepts connections, however long JetStream
+// takes to recover its streams (after a crash it reads every block of a
+// large store again: minutes for millions of timers), logging its progress;
+// it gives up when ctx ends or the server reports a fatal error. A port in
+// use is refused at once.
+func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*server.Server, error) {
 	opts, err := EmbeddedServerOptions(cfg)
 	if err != nil {
 		return nil, err
@@ -66,22 +71,48 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	if err := os.MkdirAll(opts.StoreDir, 0o750); err != nil {
 		return nil, fmt.Errorf("JetStream storage %q: %w", opts.StoreDir, err)
 	}
+	addr := net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))
+	if opts.Port > 0 {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats-server cannot listen on %s: %w", addr, err)
+		}
+		_ = l.Close()
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats-server: %w", err)
 	}
-	if cfg.Logger != nil {
-		ns.SetLoggerV2(serverLogger{cfg.Logger.With("component", "nats-server")}, false, false, false)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	fatal := make(chan string, 1)
+	ns.SetLoggerV2(serverLogger{l: log.With("component", "nats-server"), fatal: fatal}, false, false, false)
 	go ns.Start() // the server owns this goroutine; Shutdown stops it
-	if !ns.ReadyForConnections(15 * time.Second) {
-		ns.Shutdown()
-		return nil, fmt.Errorf("embedded nats-server did not start listening on %s (is the port in use?)",
-			net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port)))
+	begin, told := time.Now(), time.Now()
+	for !ns.ReadyForConnections(250 * time.Millisecond) {
+		select {
+		case msg := <-fatal:
+			ns.Shutdown()
+			return nil, fmt.Errorf("embedded nats-server did not start on %s: %s", addr, msg)
+		case <-ctx.Done():
+			ns.Shutdown()
+			return nil, fmt.Errorf("embedded nats-server did not start on %s: %w", addr, ctx.Err())
+		default:
+		}
+		if time.Since(told) >= 10*time.Second {
+			told = time.Now()
+			log.Info("embedded nats-server still starting: JetStream is recovering its streams (after a crash it reads the whole store again)",
+				"waited", time.Since(begin).Round(time.Second), "storage", opts.StoreDir)
+		}
 	}
 	if !ns.JetStreamEnabled() {
 		ns.Shutdown()
 		return nil, fmt.Errorf("embedded nats-server: JetStream did not start (storage %q)", opts.StoreDir)
+	}
+	if d := time.Since(begin); d >= 10*time.Second {
+		log.Info("embedded nats-server started", "took", d.Round(time.Second))
 	}
 	return ns, nil
 }
@@ -172,11 +203,25 @@ func ConnectInProcess(ns *server.Server, opts ...nats.Option) (*nats.Conn, error
 
 // serverLogger passes nats-server's log lines to slog, keeping its noise
 // (notices) at debug level.
-type serverLogger struct{ l *slog.Logger }
+// A fatal error (the server cannot listen, JetStream cannot start) is also
+// handed to fatal, once, for StartEmbedded.
+type serverLogger struct {
+	l     *slog.Logger
+	fatal chan<- string
+}
 
 func (s serverLogger) Noticef(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
 func (s serverLogger) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
-func (s serverLogger) Fatalf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
-func (s serverLogger) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
-func (s serverLogger) Debugf(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
-func (s serverLogger) Tracef(format string, v ...any)  {}
+func (s serverLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	s.l.Error(msg)
+	if s.fatal != nil {
+		select {
+		case s.fatal <- msg:
+		default:
+		}
+	}
+}
+func (s serverLogger) Errorf(format string, v ...any) { s.l.Error(fmt.Sprintf(format, v...)) }
+func (s serverLogger) Debugf(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s serverLogger) Tracef(format string, v ...any) {}

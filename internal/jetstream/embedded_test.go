@@ -1,7 +1,9 @@
 package jetstream
 
 import (
+	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +22,7 @@ func startEmbedded(t *testing.T, cfg EmbeddedConfig) *server.Server {
 		cfg.Listen = "127.0.0.1:0"
 	}
 	cfg.DataDir = t.TempDir()
-	ns, err := StartEmbedded(cfg)
+	ns, err := StartEmbedded(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,5 +263,25 @@ func TestNeedsCredentials(t *testing.T) {
 		if got := NeedsCredentials(opts); got != tt.want {
 			t.Errorf("%s: NeedsCredentials %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// A port already taken is refused at once, naming it, instead of being
+// waited on: the wait for the server has no time limit of its own (its
+// JetStream may take minutes to recover a large store after a crash).
+func TestEmbeddedPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	begin := time.Now()
+	ns, err := StartEmbedded(context.Background(), EmbeddedConfig{Listen: l.Addr().String(), DataDir: t.TempDir(), Name: "taken"})
+	if err == nil {
+		ns.Shutdown()
+		t.Fatal("started on a port in use")
+	}
+	if !strings.Contains(err.Error(), l.Addr().String()) || time.Since(begin) > 5*time.Second {
+		t.Fatalf("after %v: %v; want an error naming %s at once", time.Since(begin), err, l.Addr())
 	}
 }

@@ -42,7 +42,7 @@ func newEnv(t *testing.T) *jsEnv {
 
 func (e *jsEnv) start() {
 	e.t.Helper()
-	ns, err := StartEmbedded(EmbeddedConfig{Listen: "127.0.0.1:0", DataDir: e.dir, Name: "storetest"})
+	ns, err := StartEmbedded(context.Background(), EmbeddedConfig{Listen: "127.0.0.1:0", DataDir: e.dir, Name: "storetest"})
 	if err != nil {
 		e.t.Fatal(err)
 	}

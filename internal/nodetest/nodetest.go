@@ -110,7 +110,7 @@ func (n *Node) start(ctx context.Context) error {
 	if n.port != 0 {
 		listen = fmt.Sprintf("127.0.0.1:%d", n.port) // a restart keeps the clients' URL
 	}
-	ns, err := jetstream.StartEmbedded(jetstream.EmbeddedConfig{Listen: listen, DataDir: n.dir, Name: "nodetest", MaxPayload: n.opts.ServerMaxPayload})
+	ns, err := jetstream.StartEmbedded(context.Background(), jetstream.EmbeddedConfig{Listen: listen, DataDir: n.dir, Name: "nodetest", MaxPayload: n.opts.ServerMaxPayload})
 	if err != nil {
 		return err
 	}
