@@ -28,7 +28,11 @@ const (
 	opProgress                    // Progress of a recurring timer
 	opCompact                     // Put rewriting a live definition, same revision
 	opSetAside                    // Put with Failed
+	opCancelMissing               // Delete of an id the shard does not hold: its 404 is answered once stored
 )
+
+// noEntry is the ref of an operation on no entry (opCancelMissing).
+var noEntry = entryRef{i: ^uint32(0)}
 
 // pendingOp is an operation decided and not yet acknowledged.
 type pendingOp struct {
@@ -151,6 +155,14 @@ func (s *Shard) failOp(p pendingOp, err error) {
 
 // apply makes a stored operation take effect.
 func (s *Shard) apply(p pendingOp, seq uint64, now int64) {
+	if p.kind == opCancelMissing {
+		// Stored under this shard's fence: no other node held the shard,
+		// so no create of the id can have been stored before it.
+		if p.hasTok {
+			s.fail(p.tok, notFound(p.op.Timer.ID))
+		}
+		return
+	}
 	e, live := s.tab.live(p.ref)
 	if !live {
 		return

@@ -149,6 +149,19 @@ func (s *Shard) checkRevision(tok Token, i uint32, id string, o CallOptions) boo
 // Cancel deletes a timer. Once it is answered, no occurrence due after
 // the answer fires; one already handed out may still be in flight.
 func (s *Shard) Cancel(now int64, tok Token, id string, o CallOptions) {
+	if _, found := s.tab.find(id); !found {
+		// Memory says no such timer, but memory is this node's: a node
+		// that lost the shard without hearing of it yet would answer 404
+		// for a timer its new owner just stored, and the client would
+		// take it as gone while it fires. The 404 is given once a delete
+		// is stored under this shard's fence, which a deposed owner's is
+		// refused (503, and the retry finds the owner).
+		if s.refuse(tok) {
+			return
+		}
+		s.write(pendingOp{op: record.Op{Kind: record.OpDelete, Timer: &record.Timer{ID: id}}, ref: noEntry, kind: opCancelMissing, tok: tok, hasTok: true})
+		return
+	}
 	i, ok := s.resolve(now, tok, id, false, func(now int64) { s.Cancel(now, tok, id, o) })
 	if !ok || !s.checkRevision(tok, i, id, o) {
 		return

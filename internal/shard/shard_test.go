@@ -2,6 +2,7 @@ package shard
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -240,5 +241,33 @@ func TestWriteFailureAnswers503(t *testing.T) {
 	}
 	if _, c := h.replay(h.mark, h.now).get("a"); c != api.CodeNotFound {
 		t.Fatalf("a timer whose create failed exists after the reload: %d", c)
+	}
+}
+
+// A cancel of an id the shard does not hold is answered 404 only once a
+// delete is stored under the shard's fence: a node that lost the shard
+// without hearing of it yet has its write refused (503, retry) instead of
+// answering 404 for a timer the new owner holds.
+func TestCancelOfUnknownIsFenced(t *testing.T) {
+	h := newHarness(t, Config{ID: 1})
+	h.hold = true
+	tok := h.call(func(now int64, tok Token) { h.s.Cancel(now, tok, "nobody", CallOptions{}) })
+	h.noReply(tok)
+	if len(h.held) != 1 || len(h.held[0].Ops) != 1 || h.held[0].Ops[0].Kind != record.OpDelete || h.held[0].Ops[0].Timer.ID != "nobody" {
+		t.Fatalf("records written: %+v; want one delete of nobody", h.held)
+	}
+	h.ackAll()
+	h.run()
+	if c := h.code(tok); c != api.CodeNotFound {
+		t.Fatalf("cancel of an unknown id, stored: %d, want 404", c)
+	}
+
+	// Fenced: another node owns the shard now.
+	tok = h.call(func(now int64, tok Token) { h.s.Cancel(now, tok, "other", CallOptions{}) })
+	h.failErr = fmt.Errorf("%w: wrong last sequence", store.ErrFenced)
+	h.ackAll()
+	h.run()
+	if c := h.code(tok); c != api.CodeNotReady {
+		t.Fatalf("cancel of an unknown id on a deposed owner: %d, want 503", c)
 	}
 }
