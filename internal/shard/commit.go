@@ -20,15 +20,15 @@ import (
 type opKind uint8
 
 const (
-	opCreate    opKind = iota + 1 // Put of a new timer, or of a replacement (obj: the new life)
-	opCancel                      // Delete
-	opPause                       // Put with Paused (obj: the same life)
-	opResume                      // Put without Paused (obj: the same life)
-	opTriggered                   // Delete of a triggered one-shot once it fired
-	opProgress                    // Progress of a recurring timer
-	opCompact                     // Put rewriting a live definition, same revision
-	opSetAside                    // Put with Failed
-	opCancelMissing               // Delete of an id the shard does not hold: its 404 is answered once stored
+	opCreate        opKind = iota + 1 // Put of a new timer, or of a replacement (obj: the new life)
+	opCancel                          // Delete
+	opPause                           // Put with Paused (obj: the same life)
+	opResume                          // Put without Paused (obj: the same life)
+	opTriggered                       // Delete of a triggered one-shot once it fired
+	opProgress                        // Progress of a recurring timer
+	opCompact                         // Put rewriting a live definition, same revision
+	opSetAside                        // Put with Failed
+	opCancelMissing                   // Delete of an id the shard does not hold: its 404 is answered once stored
 )
 
 // noEntry is the ref of an operation on no entry (opCancelMissing).
