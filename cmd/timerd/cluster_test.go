@@ -38,6 +38,7 @@ type member struct {
 	name string
 	args []string
 	cmd  *exec.Cmd
+	log  *lineWriter   // its stderr, all starts
 	done chan struct{} // closed when the process has exited
 	err  error
 }
@@ -45,7 +46,7 @@ type member struct {
 // joinNode starts `timerd serve --nats url --node name` without waiting.
 func joinNode(t *testing.T, url, name string, extra ...string) *member {
 	t.Helper()
-	m := &member{t: t, name: name, args: append([]string{"serve", "--nats", url, "--node", name,
+	m := &member{t: t, name: name, log: prefixWriter(name), args: append([]string{"serve", "--nats", url, "--node", name,
 		"--mark-interval", "200ms", "--log-level", "warn"}, extra...)}
 	m.start()
 	t.Cleanup(m.kill)
@@ -54,7 +55,7 @@ func joinNode(t *testing.T, url, name string, extra ...string) *member {
 
 func (m *member) start() {
 	m.cmd = exec.Command(timerdBinary(m.t), m.args...)
-	m.cmd.Stderr = prefixWriter(m.name)
+	m.cmd.Stderr = m.log
 	if err := m.cmd.Start(); err != nil {
 		m.t.Fatal(err)
 	}
@@ -86,15 +87,31 @@ func (m *member) exited() bool {
 	}
 }
 
-type lineWriter struct{ prefix string }
+// lineWriter copies a process's log to the test's stderr, each line
+// prefixed with the process's name, and keeps it for logged.
+type lineWriter struct {
+	prefix string
+	mu     sync.Mutex
+	text   strings.Builder
+}
 
 func prefixWriter(name string) *lineWriter { return &lineWriter{prefix: "[" + name + "] "} }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.text.Write(p)
+	w.mu.Unlock()
 	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
 		fmt.Fprintln(os.Stderr, w.prefix+line)
 	}
 	return len(p), nil
+}
+
+// logged reports whether the process has logged s.
+func (w *lineWriter) logged(s string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Contains(w.text.String(), s)
 }
 
 // clusterStats asks timerd.stats (any node answers) for the cluster view.

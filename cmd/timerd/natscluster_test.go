@@ -179,3 +179,49 @@ func jsStream(ctx context.Context, nc *nats.Conn, name string) (string, error) {
 	}
 	return info.Cluster.Leader, nil
 }
+
+// A node started while its NATS cluster has no JetStream quorum (one of
+// three servers up) waits for it, saying so, instead of exiting; once the
+// other servers are back it serves and fires.
+func TestNodeWaitsForJetStreamQuorum(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes and a NATS cluster")
+	}
+	cl := &natsCluster{t: t}
+	routePorts := []int{freePort(t), freePort(t), freePort(t)}
+	var routes []string
+	for _, p := range routePorts {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
+	for i := range 3 {
+		cl.servers = append(cl.servers, newNATSProc(t, fmt.Sprintf("q%d", i+1), "--cluster_name", "timerd-quorum",
+			"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]), "--routes", strings.Join(routes, ",")))
+	}
+	cl.start(0)
+	m := joinNode(t, cl.servers[0].url(), "a", "--replicas", "3", "--log-level", "info")
+	nodetest.Eventually(t, 30*time.Second, func() error {
+		if m.exited() {
+			t.Fatalf("timerd exited while JetStream had no quorum: %v", m.err)
+		}
+		if !m.log.logged("still trying") {
+			return fmt.Errorf("no log of the wait yet")
+		}
+		return nil
+	})
+	cl.start(1)
+	cl.start(2)
+	nc, err := nats.Connect(cl.urls(), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	waitNodes(t, nc, "a")
+	if m.exited() {
+		t.Fatalf("timerd exited: %v", m.err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stream := dedupStream(t, ctx, nc, "QFIRES", "q.>", 3)
+	fc := scheduleSpread(t, ctx, nc, stream, "q", 20, time.Now().Add(time.Second), time.Second)
+	fc.verify(ctx, 30*time.Second)
+}

@@ -159,11 +159,12 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		defer stopHTTP()
 	}
 
-	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	bucket := bucketName(c.prefix)
 	known := ns != nil && bucketKnown(c.data, bucket)
-	store, err := jetstream.OpenStore(openCtx, nc, jetstream.StoreConfig{
+	// Opening the bucket waits for NATS as long as it takes (a NATS
+	// cluster without a meta leader, a stream electing one), saying so
+	// every 10 s; SIGTERM ends the wait.
+	store, err := jetstream.OpenStore(ctx, nc, jetstream.StoreConfig{
 		Bucket: bucket, Shards: c.shards, Replicas: c.replicas, Logger: log,
 		MustExist: known && !c.recreateBucket, SkipCorrupt: c.skipCorrupt, LegacyLeaseTTL: 5 * time.Second,
 	})
@@ -174,6 +175,8 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	if ns != nil {
 		stopMemo, err := checkMemo(openCtx, c, bucket, store, log, c.recreateBucket)
 		if err != nil {

@@ -96,35 +96,26 @@ func OpenStore(ctx context.Context, nc *nats.Conn, cfg StoreConfig) (*Store, err
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(cfg.Replicas, 1),
 	}
-	// Nodes start together and a clustered stream needs a moment to elect
-	// its leader: transient errors are retried until ctx ends.
+	// Nodes start together, a clustered stream needs a moment to elect its
+	// leader, and a degraded NATS cluster may take minutes to answer:
+	// transient errors are retried until ctx ends, each attempt with a
+	// deadline of its own so that one lost request does not use up ctx.
 	var kv jetstream.KeyValue
 	var stream jetstream.Stream
-	for attempt := 0; ; attempt++ {
+	err = retryTransient(ctx, cfg.Logger, "opening the timers' bucket", func(ctx context.Context) error {
+		var err error
 		kv, stream, err = openBucket(ctx, js, kvcfg, cfg.MustExist)
-		if err == nil || errors.Is(err, ErrNoBucket) || !transient(err) || ctx.Err() != nil {
-			break
-		}
-		cfg.Logger.Debug("opening the bucket; retrying", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, time.Second)):
-		}
-	}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	var shards int
-	for attempt := 0; ; attempt++ {
+	err = retryTransient(ctx, cfg.Logger, "reading the cluster config", func(ctx context.Context) error {
+		var err error
 		shards, err = loadShardCount(ctx, kv, cfg.Shards)
-		if err == nil || !transient(err) || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, time.Second)):
-		}
-	}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +231,37 @@ func openBucket(ctx context.Context, js jetstream.JetStream, kvcfg jetstream.Key
 		return nil, nil, fmt.Errorf("KV bucket %q stream: %w", kvcfg.Bucket, err)
 	}
 	return kv, stream, nil
+}
+
+// attemptTimeout bounds one attempt of retryTransient.
+const attemptTimeout = 10 * time.Second
+
+// retryTransient calls f until it succeeds, fails for good (not transient,
+// or ErrNoBucket) or ctx ends; each call gets attemptTimeout. While it
+// retries it says so every 10 s, naming the last error, so that an
+// operator sees what timerd waits for.
+func retryTransient(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) error {
+	start := time.Now()
+	lastLog := start
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := f(actx)
+		cancel()
+		if err == nil || errors.Is(err, ErrNoBucket) || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		if time.Since(lastLog) >= 10*time.Second {
+			lastLog = time.Now()
+			log.Warn(what+": NATS does not answer yet; still trying", "for", time.Since(start).Round(time.Second), "err", err)
+		} else {
+			log.Debug(what+"; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, time.Second)):
+		}
+	}
 }
 
 // transient reports whether err may go away by itself: no responders (a
