@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,4 +225,41 @@ func TestNodeWaitsForJetStreamQuorum(t *testing.T) {
 	stream := dedupStream(t, ctx, nc, "QFIRES", "q.>", 3)
 	fc := scheduleSpread(t, ctx, nc, stream, "q", 20, time.Now().Add(time.Second), time.Second)
 	fc.verify(ctx, 30*time.Second)
+}
+
+// SIGTERM ends a node's wait for JetStream at once, as a clean stop.
+func TestNodeWaitingForJetStreamStopsOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes and a NATS cluster")
+	}
+	routePorts := []int{freePort(t), freePort(t), freePort(t)}
+	var routes []string
+	for _, p := range routePorts {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
+	lone := newNATSProc(t, "w1", "--cluster_name", "timerd-wait",
+		"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[0]), "--routes", strings.Join(routes, ","))
+	lone.start() // one server of three: no JetStream quorum
+	m := joinNode(t, lone.url(), "a", "--replicas", "3", "--log-level", "info", "--http", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	nodetest.Eventually(t, 10*time.Second, func() error { // it serves HTTP before it opens the bucket
+		if m.exited() {
+			t.Fatalf("timerd exited while JetStream had no quorum: %v", m.err)
+		}
+		if !m.log.logged("http listening") {
+			return fmt.Errorf("not started yet")
+		}
+		return nil
+	})
+	m.signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timerd did not stop within 10 s of SIGTERM while waiting for JetStream")
+	}
+	if m.err != nil {
+		t.Fatalf("timerd stopped with %v, want exit 0", m.err)
+	}
+	if !m.log.logged("stopped while waiting for NATS") {
+		t.Fatal("no log of why it stopped")
+	}
 }

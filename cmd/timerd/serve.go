@@ -168,6 +168,10 @@ func runNode(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		Bucket: bucket, Shards: c.shards, Replicas: c.replicas, Logger: log,
 		MustExist: known && !c.recreateBucket, SkipCorrupt: c.skipCorrupt, LegacyLeaseTTL: 5 * time.Second,
 	})
+	if err != nil && ctx.Err() != nil {
+		log.Info("stopped while waiting for NATS to open the timers' bucket", "last_err", err)
+		return nil
+	}
 	if errors.Is(err, jetstream.ErrNoBucket) {
 		return fmt.Errorf("%w: --data %q held it before; timerd will not start on an empty bucket silently (restore the data, or start with --recreate-bucket to begin empty)", err, c.data)
 	}
