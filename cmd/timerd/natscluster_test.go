@@ -22,7 +22,9 @@ type natsCluster struct {
 	servers []*natsProc
 }
 
-func startNATSCluster(t *testing.T) *natsCluster {
+// newNATSCluster is three nats-server processes routed to each other,
+// none started; their names are prefix1..3.
+func newNATSCluster(t *testing.T, prefix string) *natsCluster {
 	t.Helper()
 	c := &natsCluster{t: t}
 	routePorts := []int{freePort(t), freePort(t), freePort(t)}
@@ -31,9 +33,15 @@ func startNATSCluster(t *testing.T) *natsCluster {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
 	}
 	for i := range 3 {
-		c.servers = append(c.servers, newNATSProc(t, fmt.Sprintf("n%d", i+1), "--cluster_name", "timerd-test",
+		c.servers = append(c.servers, newNATSProc(t, fmt.Sprintf("%s%d", prefix, i+1), "--cluster_name", "timerd-"+prefix,
 			"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]), "--routes", strings.Join(routes, ",")))
 	}
+	return c
+}
+
+func startNATSCluster(t *testing.T) *natsCluster {
+	t.Helper()
+	c := newNATSCluster(t, "n")
 	for _, s := range c.servers {
 		s.start()
 	}
@@ -188,16 +196,7 @@ func TestNodeWaitsForJetStreamQuorum(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real processes and a NATS cluster")
 	}
-	cl := &natsCluster{t: t}
-	routePorts := []int{freePort(t), freePort(t), freePort(t)}
-	var routes []string
-	for _, p := range routePorts {
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
-	}
-	for i := range 3 {
-		cl.servers = append(cl.servers, newNATSProc(t, fmt.Sprintf("q%d", i+1), "--cluster_name", "timerd-quorum",
-			"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]), "--routes", strings.Join(routes, ",")))
-	}
+	cl := newNATSCluster(t, "q")
 	cl.start(0)
 	m := joinNode(t, cl.servers[0].url(), "a", "--replicas", "3", "--log-level", "info")
 	nodetest.Eventually(t, 30*time.Second, func() error {
@@ -232,13 +231,7 @@ func TestNodeWaitingForJetStreamStopsOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real processes and a NATS cluster")
 	}
-	routePorts := []int{freePort(t), freePort(t), freePort(t)}
-	var routes []string
-	for _, p := range routePorts {
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
-	}
-	lone := newNATSProc(t, "w1", "--cluster_name", "timerd-wait",
-		"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[0]), "--routes", strings.Join(routes, ","))
+	lone := newNATSCluster(t, "w").servers[0]
 	lone.start() // one server of three: no JetStream quorum
 	m := joinNode(t, lone.url(), "a", "--replicas", "3", "--log-level", "info", "--http", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	nodetest.Eventually(t, 10*time.Second, func() error { // it serves HTTP before it opens the bucket
