@@ -18,9 +18,15 @@ const (
 	purgeEvery      = 10
 	// Compaction rewrites the live operations of the oldest records when
 	// that frees at least compactMinDead dead records, for at most
-	// compactPerDead rewritten operations each (records.prefix).
+	// compactPerDead rewritten operations each (records.prefix). With 32,
+	// 900k far timers were all rewritten, and every shard's records purged,
+	// each time about 110 dead records per shard had gathered: 20-30 s of
+	// 110-130% CPU and fire lag p99 90-160 ms, then twice the CPU and RSS
+	// (docs/benchmarks.md, "Compaction and purges with far timers"). With
+	// 4 that happens 8 times less often, for up to a quarter as many dead
+	// records as live timers kept on disk meanwhile.
 	compactMinDead = 8
-	compactPerDead = 32
+	compactPerDead = 4
 	compactMaxOps  = 20000 // rewrites per pass, to keep a pass short
 	// A one-shot due this soon is not rewritten: its fire frees its record.
 	compactSkipDue = int64(time.Minute)
