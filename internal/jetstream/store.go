@@ -236,8 +236,8 @@ func openBucket(ctx context.Context, js jetstream.JetStream, kvcfg jetstream.Key
 // attemptTimeout bounds one attempt of retryTransient.
 const attemptTimeout = 10 * time.Second
 
-// retryTransient calls f until it succeeds, fails for good (not transient,
-// or ErrNoBucket) or ctx ends; each call gets attemptTimeout. While it
+// retryTransient calls f until it succeeds, fails for good (not transient)
+// or ctx ends; each call gets attemptTimeout. While it
 // retries it says so every 10 s, naming the last error, so that an
 // operator sees what timerd waits for.
 func retryTransient(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) error {
@@ -247,7 +247,7 @@ func retryTransient(ctx context.Context, log *slog.Logger, what string, f func(c
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		err := f(actx)
 		cancel()
-		if err == nil || errors.Is(err, ErrNoBucket) || !transient(err) || ctx.Err() != nil {
+		if err == nil || !transient(err) || ctx.Err() != nil {
 			return err
 		}
 		if time.Since(lastLog) >= 10*time.Second {
