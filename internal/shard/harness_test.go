@@ -35,6 +35,7 @@ type harness struct {
 	replies  map[Token]Reply
 	fires    []Fire // published, not yet acknowledged
 	fired    []Fire // every fire published, in order
+	past     []Fire // fired by the shards this one was replayed after
 	purged   uint64
 	purgeErr error // fail the next purge with this error (nothing purged)
 	rd       Ready
@@ -232,7 +233,8 @@ func (h *harness) firedIDs() []string {
 
 // replay loads a fresh shard from the log, as a restart would.
 func (h *harness) replay(mark store.Mark, replayThrough int64) *harness {
-	n := &harness{t: h.t, cfg: h.cfg, now: h.now, log: h.log, replies: make(map[Token]Reply), seq: h.seq, mark: mark, tok: h.tok}
+	n := &harness{t: h.t, cfg: h.cfg, now: h.now, log: h.log, replies: make(map[Token]Reply), seq: h.seq, mark: mark, tok: h.tok,
+		past: append(slices.Clone(h.past), h.fired...)}
 	n.w = wheel.New(time.Millisecond, n.now)
 	n.s = New(h.cfg, n.w)
 	n.s.Loading(mark)
