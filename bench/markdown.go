@@ -87,7 +87,7 @@ func (r *Report) Markdown(lagSVG, ratesSVG string) string {
 		if res.StoreWritesPerTimer > 0 {
 			fmt.Fprintf(&b, "- %s wrote %.4f JetStream messages per timer while ingesting (group commit)", res.Contender, res.StoreWritesPerTimer)
 			if res.StoreWritesPerFire > 0 {
-				fmt.Fprintf(&b, ", and %.4f per fire after (marks, progress, compaction; the fire itself not counted)", res.StoreWritesPerFire)
+				fmt.Fprintf(&b, ", and %.4f per fire after (marks, progress, purges; the fire itself not counted)", res.StoreWritesPerFire)
 			}
 			b.WriteString(".\n")
 		}

@@ -78,7 +78,7 @@ type Result struct {
 	// time before the first due included); not after a restart.
 	FireCPUPerFire float64 `json:"fire_cpu_us_per_fire,omitempty"`
 	// StoreWritesPerFire is the same from the end of ingest to the last
-	// fire (marks, progress, compaction), per fire; fires themselves are
+	// fire (marks, progress, purges), per fire; fires themselves are
 	// not store writes.
 	StoreWritesPerFire float64 `json:"store_writes_per_fire,omitempty"`
 	Seconds            float64 `json:"seconds"`

@@ -64,6 +64,7 @@ type Store struct {
 	goneAsked   atomic.Int64 // when goneNow last asked the server (Unix ns)
 	goneKnown   atomic.Bool  // the bucket's stream was found gone
 	skipCorrupt bool
+	denyDelete  bool // the bucket's stream refuses deletes by sequence (made by an earlier version)
 	log         *slog.Logger
 	// serial: one fenced write in flight per shard. A replicated stream
 	// refuses a message whose expected-last-subject is already in process
@@ -133,9 +134,11 @@ func OpenStore(ctx context.Context, nc *nats.Conn, cfg StoreConfig) (*Store, err
 		shards: shards, pub: pub, maxMsg: int(min(nc.MaxPayload(), 1<<20)) - 4096,
 		skipCorrupt: cfg.SkipCorrupt, log: cfg.Logger,
 	}
-	if ci := stream.CachedInfo(); cfg.Serial || ci != nil && ci.Config.Replicas > 1 {
+	ci := stream.CachedInfo()
+	if cfg.Serial || ci != nil && ci.Config.Replicas > 1 {
 		s.serial = make([]serialQueue, shards)
 	}
+	s.denyDelete = ci == nil || ci.Config.DenyDelete
 	return s, nil
 }
 
@@ -218,9 +221,9 @@ func openBucket(ctx context.Context, js jetstream.JetStream, kvcfg jetstream.Key
 		if mustExist {
 			return nil, nil, fmt.Errorf("%w: %q (its stream KV_%s is gone)", ErrNoBucket, kvcfg.Bucket, kvcfg.Bucket)
 		}
-		kv, err = js.CreateKeyValue(ctx, kvcfg)
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, kvcfg.Bucket) // another node made it meanwhile
+		_, err = js.CreateStream(ctx, bucketStream(kvcfg))
+		if err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			kv, err = js.KeyValue(ctx, kvcfg.Bucket) // (or another node made it meanwhile)
 		}
 	}
 	if err != nil {
@@ -231,6 +234,30 @@ func openBucket(ctx context.Context, js jetstream.JetStream, kvcfg jetstream.Key
 		return nil, nil, fmt.Errorf("KV bucket %q stream: %w", kvcfg.Bucket, err)
 	}
 	return kv, stream, nil
+}
+
+// bucketStream is the stream of a KV bucket as nats.go's CreateKeyValue
+// makes it, but for one thing: it allows deletes by sequence, which is
+// how a shard's dead records behind a live one are removed one by one
+// (KV buckets deny them, and a stream cannot be changed to allow them).
+func bucketStream(kv jetstream.KeyValueConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              "KV_" + kv.Bucket,
+		Description:       kv.Description,
+		Subjects:          []string{"$KV." + kv.Bucket + ".>"},
+		MaxMsgsPerSubject: int64(max(kv.History, 1)),
+		MaxBytes:          -1,
+		MaxMsgSize:        -1,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           kv.Storage,
+		Replicas:          max(kv.Replicas, 1),
+		AllowRollup:       true,
+		DenyDelete:        false,
+		Duplicates:        2 * time.Minute,
+		AllowDirect:       true,
+		Discard:           jetstream.DiscardNew,
+	}
 }
 
 // attemptTimeout bounds one attempt of retryTransient.
@@ -507,6 +534,42 @@ func (s *Store) PurgeBelow(ctx context.Context, shard int, seq uint64) error {
 	err := s.stream.Purge(ctx, jetstream.WithPurgeSubject(s.subject+"t."+strconv.Itoa(shard)+".>"), jetstream.WithPurgeSequence(seq))
 	if err != nil {
 		return fmt.Errorf("purge shard %d below %d: %w", shard, seq, s.gone(ctx, err))
+	}
+	return nil
+}
+
+// DeleteRecords implements store.Store: a request a record, in the order
+// given. A bucket this version created allows deletes by sequence; one
+// created by an earlier version denies them (KV's default, which cannot
+// be changed), so there a record is read for its subject and purged by it.
+func (s *Store) DeleteRecords(ctx context.Context, shard int, seqs []uint64) error {
+	prefix := s.subject + "t." + strconv.Itoa(shard) + "."
+	for _, seq := range seqs {
+		s.writes.Add(1)
+		var err error
+		if s.denyDelete {
+			var m *jetstream.RawStreamMsg
+			m, err = s.stream.GetMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err == nil && !strings.HasPrefix(m.Subject, prefix) {
+				return fmt.Errorf("delete record %d of shard %d: it is %s, not a record of the shard", seq, shard, m.Subject)
+			}
+			if err == nil {
+				err = s.stream.Purge(ctx, jetstream.WithPurgeSubject(m.Subject))
+			}
+		} else {
+			err = s.stream.DeleteMsg(ctx, seq)
+			if err != nil {
+				if _, gerr := s.stream.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+					continue // deleted already
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("delete record %d of shard %d: %w", seq, shard, s.gone(ctx, err))
+		}
 	}
 	return nil
 }

@@ -104,6 +104,44 @@ func TestSerialStoreConformance(t *testing.T) {
 	}, "LockAroundWritesBeyondInFlight")
 }
 
+// A bucket made by an earlier version (a plain KV bucket, which denies
+// deletes by sequence) has its dead records removed by subject instead.
+func TestLegacyBucketConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, shards int) store.Store {
+		e := newEnv(t)
+		js, err := jetstream.New(e.nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.CreateKeyValue(e.ctx(), jetstream.KeyValueConfig{Bucket: "timers", Storage: jetstream.FileStorage}); err != nil {
+			t.Fatal(err)
+		}
+		st := e.open(StoreConfig{Shards: shards})
+		if !st.denyDelete {
+			t.Fatal("a KV bucket's stream taken as allowing deletes")
+		}
+		return st
+	}, "LockAroundWritesBeyondInFlight")
+}
+
+// A bucket this version makes allows deletes by sequence, and is still a
+// KV bucket to nats.go (and the nats CLI).
+func TestNewBucketAllowsDeletes(t *testing.T) {
+	e := newEnv(t)
+	st := e.open(StoreConfig{Shards: 1})
+	if st.denyDelete {
+		t.Fatal("the new bucket's stream denies deletes")
+	}
+	js, _ := jetstream.New(e.nc)
+	kv, err := js.KeyValue(e.ctx(), "timers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(e.ctx(), "cfg"); err != nil {
+		t.Fatalf("cfg through nats.go's KV: %v", err)
+	}
+}
+
 // The fence is checked by the server, not by the store: a write made with
 // a plain JetStream client under the old revision is refused the same way,
 // with the error codes storeErr maps.

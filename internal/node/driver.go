@@ -313,15 +313,21 @@ func (d *driver) perform(c *shard.Shard, fence store.Fence, rd shard.Ready) {
 			d.stepCore(c, func(c *shard.Shard, _ int64) { c.MarkWritten(mark, err) })
 		}
 	}
-	if below := rd.PurgeBelow; below != 0 {
+	if below, dels := rd.PurgeBelow, rd.Deletes; below != 0 || len(dels) > 0 {
 		n.do(func() {
-			ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
-			err := n.store.PurgeBelow(ctx, d.id, below)
+			ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+			var err error
+			if below != 0 {
+				err = n.store.PurgeBelow(ctx, d.id, below)
+			}
+			if err == nil && len(dels) > 0 {
+				err = n.store.DeleteRecords(ctx, d.id, dels)
+			}
 			cancel()
 			if err != nil {
-				n.noise.warn(n.log, "purge", "purging dead records failed; retried at the next mark", "shard", d.id, "err", err)
+				n.noise.warn(n.log, "purge", "removing dead records failed; retried at the next mark", "shard", d.id, "err", err)
 			}
-			d.stepCore(c, func(c *shard.Shard, _ int64) { c.Purged(below, err) })
+			d.stepCore(c, func(c *shard.Shard, _ int64) { c.Purged(err) })
 		})
 	}
 	for _, why := range rd.SetAside {

@@ -6,7 +6,7 @@ import (
 
 // housekeeping runs every MarkInterval, shard by shard (each under its own
 // lock, briefly): marks and recurring progress, purges, forgetting fired
-// one-shots, promoting far entries coming within the horizon, compaction.
+// one-shots, promoting far entries coming within the horizon.
 func (n *Node) housekeeping() {
 	defer n.wg.Done()
 	tick := time.NewTicker(n.cfg.MarkInterval)
@@ -31,7 +31,6 @@ func (n *Node) housekeeping() {
 			c.Checkpoint(now, false)
 			c.Forget(now)
 			c.Promote(now)
-			c.Compact(now)
 			d.after(c)
 		}
 	}

@@ -39,7 +39,7 @@ type Config struct {
 	// Tick is the timing wheel's resolution (default 1ms).
 	Tick time.Duration
 	// MarkInterval is how often marks, recurring progress, purges,
-	// promotions and compaction run (default 1s).
+	// and promotions run (default 1s).
 	MarkInterval time.Duration
 	// KeepFired is how long a fired one-shot is remembered for idempotent
 	// retries (default 30s).
@@ -355,7 +355,7 @@ func (n *Node) token() shard.Token { return shard.Token(n.tokens.Add(1)) }
 
 func (n *Node) shardCfg(id int) shard.Config {
 	return shard.Config{ID: id, Horizon: n.cfg.Horizon, KeepFired: n.cfg.KeepFired, MaxFireTries: n.cfg.MaxFireTries,
-		CompactPause: max(5*n.cfg.MarkInterval, 250*time.Millisecond), MaxRecord: maxRecord(n.store)}
+		MaxRecord: maxRecord(n.store)}
 }
 
 func maxRecord(st store.Store) int {

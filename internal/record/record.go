@@ -82,7 +82,8 @@ type Timer struct {
 	ReqHash uint64
 	// Revision is the timer's revision as clients see it. Zero in a freshly
 	// written Put means "the sequence of the record holding this Put"; a
-	// compaction rewrite carries the original, so revisions never change
+	// Put that rewrote a live timer unchanged (compaction, in versions
+	// before 2026-12-06) carries the original, so revisions never change
 	// behind a client's back.
 	Revision uint64
 	Headers  []Header

@@ -1,8 +1,6 @@
 package shard
 
 import (
-	"time"
-
 	"github.com/timerd/timerd/internal/record"
 	"github.com/timerd/timerd/internal/store"
 )
@@ -11,25 +9,14 @@ import (
 // driver calls these every mark interval; none of them walks the table.
 
 const (
-	// A shard's dead records are purged once purgeMinRecords of them have
-	// gathered, else when a checkpoint is forced: a purge is a request the
-	// server serves with a pass over the shard's subjects.
+	// A shard's dead records at its head are purged once purgeMinRecords
+	// of them have gathered, else every purgeEvery checkpoints (a round)
+	// or when a checkpoint is forced: a purge by prefix is a request the
+	// server serves with a pass over the shard's blocks. Dead records
+	// behind a live one are removed one by one at a round, once they have
+	// been dead for a whole round (records.collect).
 	purgeMinRecords = 64
 	purgeEvery      = 10
-	// Compaction rewrites the live operations of the oldest records when
-	// that frees at least compactMinDead dead records, for at most
-	// compactPerDead rewritten operations each (records.prefix). With 32,
-	// 900k far timers were all rewritten, and every shard's records purged,
-	// each time about 110 dead records per shard had gathered: 20-30 s of
-	// 110-130% CPU and fire lag p99 90-160 ms, then twice the CPU and RSS
-	// (docs/benchmarks.md, "Compaction and purges with far timers"). With
-	// 4 that happens 8 times less often, for up to a quarter as many dead
-	// records as live timers kept on disk meanwhile.
-	compactMinDead = 8
-	compactPerDead = 4
-	compactMaxOps  = 20000 // rewrites per pass, to keep a pass short
-	// A one-shot due this soon is not rewritten: its fire frees its record.
-	compactSkipDue = int64(time.Minute)
 )
 
 // Checkpoint records what happened since the last one: the progress of
@@ -77,8 +64,8 @@ func (s *Shard) Checkpoint(now int64, final bool) {
 	if !s.purgePending {
 		// Every purgeEvery checkpoints even a few dead records go, so a
 		// quiet shard does not keep them forever.
-		if below := s.recs.collect(final || s.checkpoints%purgeEvery == 0, purgeMinRecords); below > 0 {
-			s.out.PurgeBelow = below
+		if s.recs.collect(final, s.checkpoints%purgeEvery == 0, purgeMinRecords) {
+			s.out.PurgeBelow, s.out.Deletes = s.recs.below, s.recs.deletes
 			s.purgePending = true
 		}
 	}
@@ -133,12 +120,12 @@ func (s *Shard) MarkWritten(m store.Mark, err error) {
 	s.mark = m
 }
 
-// Purged takes the outcome of purging the shard's records below below.
-func (s *Shard) Purged(below uint64, err error) {
+// Purged takes the outcome of the purge the last Ready asked for
+// (PurgeBelow and Deletes): on an error it is asked for again at the next
+// checkpoint.
+func (s *Shard) Purged(err error) {
 	s.purgePending = false
-	if err != nil {
-		s.recs.retryPurge = true
-	}
+	s.recs.purged(err)
 }
 
 // Forget drops the fired one-shots remembered for longer than KeepFired.
@@ -211,68 +198,5 @@ func (s *Shard) promoteFailed(refs []entryRef) {
 		if e, live := s.tab.live(r); live && e.loc == locFar {
 			s.tab.queueFar(r.i)
 		}
-	}
-}
-
-// Compact bounds dead records: a long-lived timer in an old record keeps
-// every later record of the shard from being purged (purges work by
-// prefix). When rewriting the live operations of the oldest records frees
-// many more records than it writes, those records are read back and their
-// live operations rewritten (same state, same revision).
-func (s *Shard) Compact(now int64) {
-	if s.loading || s.broken != nil || now < s.compactAfter || s.compacting > 0 {
-		return
-	}
-	seqs := s.recs.prefix(compactMinDead, compactPerDead, compactMaxOps)
-	if len(seqs) == 0 {
-		return
-	}
-	s.compactAfter = now + int64(s.cfg.CompactPause)
-	for _, seq := range seqs {
-		s.compacting++
-		s.read(seq, readWaiter{compact: true})
-	}
-}
-
-// compactRecord rewrites the timers whose live operations are in record
-// seq (ops: its last operation per id).
-func (s *Shard) compactRecord(seq uint64, ops []record.Op, now int64) {
-	s.compacting--
-	for _, op := range ops {
-		i, ok := s.tab.find(op.Timer.ID)
-		if !ok {
-			continue
-		}
-		e := &s.tab.ents[i]
-		if e.writing > 0 || e.loc == locFired || e.loc == locFiring {
-			continue
-		}
-		var rec *record.Timer
-		switch e.loc {
-		case locFar:
-			if e.seq == seq && op.Kind == record.OpPut {
-				rec = op.Timer
-			}
-		case locNear:
-			if e.seq == seq && e.due >= now+compactSkipDue {
-				rec = decodeDef(s.tab.nearDef(i))
-			}
-		case locLoaded:
-			o := s.tab.obj(i)
-			if e.seq != seq && o.progSeq != seq || o.rec.Failed != "" {
-				continue // a failed timer may be too large to store again: it stays where it is
-			}
-			if o.oneShot() && o.handle != 0 && o.fireAt < now+compactSkipDue {
-				continue
-			}
-			cp := *o.rec
-			cp.Fires, cp.LastNominal = o.ackedFires, o.ackedNominal
-			rec = &cp
-		}
-		if rec == nil {
-			continue
-		}
-		rec.Revision = e.rev // clients see no change
-		s.write(pendingOp{op: record.Op{Kind: record.OpPut, Timer: rec}, ref: s.tab.ref(i), kind: opCompact})
 	}
 }

@@ -26,7 +26,6 @@ const (
 	opResume                          // Put without Paused (obj: the same life)
 	opTriggered                       // Delete of a triggered one-shot once it fired
 	opProgress                        // Progress of a recurring timer
-	opCompact                         // Put rewriting a live definition, same revision
 	opSetAside                        // Put with Failed
 	opCancelMissing                   // Delete of an id the shard does not hold: its 404 is answered once stored
 )
@@ -175,12 +174,14 @@ func (s *Shard) apply(p pendingOp, seq uint64, now int64) {
 			s.uncountTimer(i, e.kind) // the replaced one
 		}
 		s.disarm(i)
+		old := e.seq
 		s.release(i)
 		if rec.Revision == 0 {
 			rec.Revision = seq
 		}
 		e.seq = seq
 		s.recs.hold(seq)
+		s.recs.guards(old, seq)
 		s.countTimer(i, rec.Kind)
 		s.counts.Created++
 		s.place(i, rec, nil, now, true)
@@ -188,6 +189,7 @@ func (s *Shard) apply(p pendingOp, seq uint64, now int64) {
 			s.reply(p.tok, api.ScheduleReply{ID: rec.ID, Revision: rec.Revision, Created: p.created, Next: s.nextText(i, now)})
 		}
 	case opCancel:
+		s.recs.guards(e.seq, seq) // the Delete outlives the Put it deletes
 		s.forget(i)
 		s.counts.Cancelled++
 		if p.hasTok {
@@ -202,10 +204,12 @@ func (s *Shard) apply(p pendingOp, seq uint64, now int64) {
 			}
 			return
 		}
+		old := e.seq
 		s.release(i)
 		rec.Revision = seq
 		e.seq = seq
 		s.recs.hold(seq)
+		s.recs.guards(old, seq)
 		o := p.obj
 		if p.kind == opResume && rec.Kind.Recurring() {
 			o.lastHanded, o.ackedNominal = rec.LastNominal, rec.LastNominal
@@ -216,6 +220,7 @@ func (s *Shard) apply(p pendingOp, seq uint64, now int64) {
 		}
 	case opTriggered:
 		if e.loc == locFiring && s.tab.obj(i) == p.fire.obj {
+			s.recs.guards(e.seq, seq)
 			s.complete(i, now)
 		}
 		s.reply(p.tok, api.TriggerReply{ID: rec.ID, Due: api.FormatTime(time.Unix(0, p.fire.nominal)), Fire: p.fire.number})
@@ -231,17 +236,6 @@ func (s *Shard) apply(p pendingOp, seq uint64, now int64) {
 		if p.hasTok {
 			s.reply(p.tok, api.TriggerReply{ID: rec.ID, Due: api.FormatTime(time.Unix(0, p.fire.nominal)), Fire: p.fire.number, Next: s.nextText(i, now)})
 		}
-	case opCompact:
-		s.recs.drop(e.seq)
-		e.seq = seq
-		s.recs.hold(seq)
-		if (e.loc == locLoaded || e.loc == locFiring) && rec.Kind.Recurring() {
-			if o := s.tab.obj(i); o.progSeq != 0 {
-				s.recs.drop(o.progSeq) // the Put carries the progress
-				o.progSeq = 0
-			}
-		}
-		s.counts.Compacted++
 	case opSetAside:
 		delete(s.fires, p.fire.id)
 		if s.tab.obj(i) != p.obj {

@@ -120,6 +120,9 @@ func (s *Shard) release(i uint32) {
 		s.recs.drop(e.seq)
 		e.seq = 0
 	}
+	// (A recurring timer is released only when replaced or deleted: the
+	// new Put or the Delete outlives its Put, and so its progress matters
+	// no more. A finished one stays, holding its last progress.)
 	if e.loc == locLoaded || e.loc == locFiring {
 		o := s.tab.obj(i)
 		if o.progSeq != 0 {

@@ -36,8 +36,9 @@ type harness struct {
 	fires    []Fire // published, not yet acknowledged
 	fired    []Fire // every fire published, in order
 	past     []Fire // fired by the shards this one was replayed after
-	purged   uint64
-	purgeErr error // fail the next purge with this error (nothing purged)
+	purged   uint64 // the highest PurgeBelow done
+	deleted  int    // records deleted one by one
+	purgeErr error  // fail the next purge with this error (nothing purged)
 	rd       Ready
 	failed   error // a write failed since the shard was loaded: a driver reloads
 }
@@ -90,18 +91,22 @@ func (h *harness) run() {
 			h.mark = *rd.Mark
 			h.s.MarkWritten(*rd.Mark, nil)
 		}
-		if rd.PurgeBelow != 0 && h.purgeErr != nil {
+		if (rd.PurgeBelow != 0 || len(rd.Deletes) > 0) && h.purgeErr != nil {
 			err := h.purgeErr
 			h.purgeErr = nil
-			h.s.Purged(rd.PurgeBelow, err)
-		} else if rd.PurgeBelow != 0 {
+			h.s.Purged(err)
+		} else if rd.PurgeBelow != 0 || len(rd.Deletes) > 0 {
 			for seq := range h.log {
 				if seq < rd.PurgeBelow {
 					delete(h.log, seq)
 				}
 			}
-			h.purged = rd.PurgeBelow
-			h.s.Purged(rd.PurgeBelow, nil)
+			for _, seq := range rd.Deletes {
+				delete(h.log, seq)
+			}
+			h.purged = max(h.purged, rd.PurgeBelow)
+			h.deleted += len(rd.Deletes)
+			h.s.Purged(nil)
 		}
 	}
 }

@@ -28,7 +28,9 @@ func (s *Shard) Apply(seq uint64, ops []record.Op) {
 			if r.Revision == 0 {
 				r.Revision = seq
 			}
+			var old uint64
 			if found {
+				old = s.tab.ents[i].seq
 				s.release(i)
 				s.leave(i)
 			}
@@ -40,6 +42,7 @@ func (s *Shard) Apply(seq uint64, ops []record.Op) {
 			e := &s.tab.ents[i]
 			e.seq, e.rev, e.reqHash, e.kind = seq, r.Revision, r.ReqHash, r.Kind
 			s.recs.hold(seq)
+			s.recs.guards(old, seq)
 			if !r.Kind.Recurring() {
 				e.due = r.Due
 			}
@@ -56,6 +59,7 @@ func (s *Shard) Apply(seq uint64, ops []record.Op) {
 			s.counts.Loaded++
 		case record.OpDelete:
 			if found {
+				s.recs.guards(s.tab.ents[i].seq, seq)
 				s.release(i)
 				s.leave(i)
 				s.tab.remove(i)

@@ -42,8 +42,8 @@ func BenchmarkMemoryPerTimer(b *testing.B) {
 					if rd.Mark != nil {
 						s.MarkWritten(*rd.Mark, nil)
 					}
-					if rd.PurgeBelow != 0 {
-						s.Purged(rd.PurgeBelow, nil)
+					if rd.PurgeBelow != 0 || len(rd.Deletes) > 0 {
+						s.Purged(nil)
 					}
 				}
 			}

@@ -13,7 +13,7 @@ import (
 )
 
 // TestAgainstModel runs random operations, time steps, acknowledgements
-// held back and failed, checkpoints, compactions and restarts against a
+// held back and failed, checkpoints, purges and restarts against a
 // shard, and checks it against a simple model of what the protocol
 // promises for one-shot timers:
 //
@@ -48,7 +48,7 @@ type modelTimer struct {
 func runModel(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, seed*7+1))
 	horizon := []time.Duration{-1, 2 * time.Second, time.Hour}[seed%3]
-	h := newHarness(t, Config{Horizon: horizon, KeepFired: 3 * time.Second, CompactPause: time.Second, RecordsInFlight: 1 + int(seed%2)})
+	h := newHarness(t, Config{Horizon: horizon, KeepFired: 3 * time.Second, RecordsInFlight: 1 + int(seed%2)})
 	model := map[string]*modelTimer{}
 	type waiting struct {
 		tok  Token
@@ -180,7 +180,6 @@ func runModel(t *testing.T, seed uint64) {
 			}
 		case op < 18:
 			h.s.Checkpoint(h.now, rng.IntN(4) == 0)
-			h.s.Compact(h.now)
 			h.s.Promote(h.now)
 			h.s.Forget(h.now)
 		case op < 19:

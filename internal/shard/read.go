@@ -10,13 +10,12 @@ import (
 
 // Reading records back: a far timer's definition is only in its record, so
 // an operation that needs it (get, pause, trigger, ...), the promotion of
-// far entries coming within the horizon, and compaction ask the driver to
+// and the promotion of far entries coming within the horizon ask the driver to
 // read the record (Ready.Reads) and wait for RecordRead. One read serves
 // every waiter of the same record.
 
 // readWaiter is what waits for a record: a request to run again (retry),
-// a view to build from the record (view), or the shard's own promotion or
-// compaction.
+// a view to build from the record (view), or the shard's own promotion.
 type readWaiter struct {
 	tok     Token
 	hasTok  bool
@@ -24,7 +23,6 @@ type readWaiter struct {
 	view    func(now int64, ops []record.Op)
 	promote bool
 	refs    []entryRef // promote: the entries read in
-	compact bool
 }
 
 func (s *Shard) read(seq uint64, w readWaiter) {
@@ -44,9 +42,6 @@ func (s *Shard) RecordRead(now int64, seq uint64, ops []record.Op, err error) {
 			if w.promote {
 				s.promoteFailed(w.refs)
 			}
-			if w.compact {
-				s.compacting--
-			}
 			if w.hasTok {
 				what := api.CodeNotReady
 				if errors.Is(err, store.ErrNotFound) {
@@ -62,8 +57,6 @@ func (s *Shard) RecordRead(now int64, seq uint64, ops []record.Op, err error) {
 		switch {
 		case w.promote:
 			s.promoted(seq, ops, now)
-		case w.compact:
-			s.compactRecord(seq, ops, now)
 		case w.view != nil:
 			w.view(now, ops)
 		case w.retry != nil:

@@ -30,9 +30,6 @@ type Config struct {
 	// after this many consecutive failures with an error that cannot get
 	// better by retrying (too large for the server, say). Default 3.
 	MaxFireTries int
-	// CompactPause is the least time between two compaction passes of the
-	// shard (default 5s).
-	CompactPause time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -50,9 +47,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxFireTries <= 0 {
 		c.MaxFireTries = 3
-	}
-	if c.CompactPause <= 0 {
-		c.CompactPause = 5 * time.Second
 	}
 }
 
@@ -110,9 +104,11 @@ type Ready struct {
 	Reads []uint64
 	// Mark, when not nil, is to be written (MarkWritten takes the outcome).
 	Mark *store.Mark
-	// PurgeBelow, when not 0, asks to purge the shard's records below it
-	// (Purged takes the outcome).
+	// PurgeBelow, when not 0, asks to purge the shard's records below it,
+	// and Deletes lists records to remove one by one: one purge, whose
+	// outcome Purged takes.
 	PurgeBelow uint64
+	Deletes    []uint64
 	// WriteFailed, when not nil, is why a record was not stored: memory may
 	// now differ from the store (a write that timed out may have landed),
 	// so the driver reloads the shard, or unloads it when the error is
@@ -126,7 +122,7 @@ type Ready struct {
 // Empty reports whether r asks for nothing.
 func (r *Ready) Empty() bool {
 	return len(r.Records) == 0 && len(r.Fires) == 0 && len(r.Replies) == 0 && len(r.Reads) == 0 &&
-		r.Mark == nil && r.PurgeBelow == 0 && len(r.SetAside) == 0 && r.WriteFailed == nil
+		r.Mark == nil && r.PurgeBelow == 0 && len(r.Deletes) == 0 && len(r.SetAside) == 0 && r.WriteFailed == nil
 }
 
 // Counts are the shard's figures, kept as it goes (no walk).
@@ -146,7 +142,6 @@ type Counts struct {
 	Created   uint64
 	Cancelled uint64
 	Retries   uint64
-	Compacted uint64
 	SetAside  uint64
 }
 
@@ -181,14 +176,12 @@ type Shard struct {
 
 	promoting  int        // promotion reads outstanding
 	promoteLow int64      // lowest due of the entries being promoted
-	compacting int        // compaction reads outstanding
 	scratch    []entryRef // of Promote
 
-	checkpoints  int   // Checkpoint calls, for the periodic forced purge
-	markPending  bool  // a mark is being written
-	purgePending bool  // a purge is being done
-	firedSince   bool  // a one-shot completed since the last mark
-	compactAfter int64 // no compaction pass before (Unix ns)
+	checkpoints  int  // Checkpoint calls, for the periodic forced purge
+	markPending  bool // a mark is being written
+	purgePending bool // a purge is being done
+	firedSince   bool // a one-shot completed since the last mark
 
 	loading bool
 	broken  error // a write failed: the shard answers 503 until reloaded
@@ -227,7 +220,7 @@ func (s *Shard) Ready() Ready {
 func (s *Shard) Counts() Counts {
 	c := s.counts
 	c.ByTenant = maps.Clone(s.counts.ByTenant)
-	c.Records, c.Dead = int64(len(s.recs.order)), int64(s.recs.dead)
+	c.Records, c.Dead = int64(s.recs.stored()), int64(s.recs.dead+len(s.recs.doomed))
 	return c
 }
 

@@ -79,7 +79,7 @@ func TestMarkCoversExactlyWhatFired(t *testing.T) {
 }
 
 func TestCancelledTimersLeaveTheStore(t *testing.T) {
-	h := newHarness(t, Config{CompactPause: time.Second})
+	h := newHarness(t, Config{})
 	h.schedule(cron("yearly", "@yearly"), false) // long-lived, in the oldest record
 	for k := range 2000 {
 		id := fmt.Sprint("o", k)
@@ -89,15 +89,19 @@ func TestCancelledTimersLeaveTheStore(t *testing.T) {
 	if len(h.log) < 4000 {
 		t.Fatalf("%d records", len(h.log))
 	}
-	for range 5 {
+	// Dead behind the live head, they go one by one once they have been
+	// dead for a whole round, maxDeletes (and the Deletes they guard) a
+	// round.
+	for range (2 + 4000/maxDeletes) * purgeEvery {
 		h.now += 2 * sec
-		h.s.Compact(h.now)
-		h.run()
 		h.s.Checkpoint(h.now, false)
 		h.run()
 	}
-	if len(h.log) > purgeMinRecords+2 {
+	if len(h.log) > 2 {
 		t.Fatalf("%d records left for 1 live timer", len(h.log))
+	}
+	if h.purged != 0 {
+		t.Fatalf("purged below %d: the live head went", h.purged)
 	}
 	n := h.replay(h.mark, 0)
 	if c := n.s.Counts(); c.Timers != 1 {
@@ -187,7 +191,7 @@ func TestMarkIsZeroWithoutFires(t *testing.T) {
 // A purge that fails is asked for again at a later checkpoint: the records
 // it should have removed do not stay for ever.
 func TestFailedPurgeIsRetried(t *testing.T) {
-	h := newHarness(t, Config{CompactPause: time.Second})
+	h := newHarness(t, Config{})
 	for k := range 200 {
 		id := fmt.Sprint("o", k)
 		h.schedule(oneShot(id, t0+int64(time.Hour)), false)
@@ -205,5 +209,84 @@ func TestFailedPurgeIsRetried(t *testing.T) {
 	}
 	if len(h.log) > purgeMinRecords+2 {
 		t.Fatalf("%d of %d records left after a failed purge and two more checkpoints", len(h.log), before)
+	}
+}
+
+// A recurring timer that finished keeps its last progress stored (its
+// Put's record is kept by a far timer stored with it, and older progress
+// records are removed one by one): a replay does not fire it again.
+func TestFinishedRecurringStaysFinished(t *testing.T) {
+	h := newHarness(t, Config{RecordsInFlight: 1})
+	h.hold = true
+	h.schedule(oneShot("first", t0+int64(time.Hour)), false) // in flight: the next ones queue
+	rep := cron("rep", "@every 1s")
+	rep.MaxFires = 2
+	h.schedule(oneShot("far", t0+int64(24*time.Hour)), false)
+	h.schedule(rep, false)
+	h.hold = false
+	h.ackAll()
+	h.run()
+	fi, _ := h.s.tab.find("far")
+	ri, _ := h.s.tab.find("rep")
+	if a, b := h.s.tab.ents[fi].seq, h.s.tab.ents[ri].seq; a != b || a == 0 {
+		t.Fatalf("far in record %d, rep in %d: the test needs them in one", a, b)
+	}
+	for range 3 {
+		h.advance(time.Second)
+		h.ackFires(nil, false)
+		h.s.Checkpoint(h.now, false)
+		h.run()
+	}
+	if got := len(h.firedIDs()); got != 2 {
+		t.Fatalf("%d fires of rep, want 2", got)
+	}
+	for range 3 * purgeEvery {
+		h.now += sec
+		h.s.Checkpoint(h.now, false)
+		h.run()
+	}
+	if h.deleted == 0 {
+		t.Fatal("no record was removed one by one: the test does not test")
+	}
+	n := h.replay(h.mark, h.now)
+	n.advance(5 * time.Second)
+	if ids := n.firedIDs(); len(ids) != 0 {
+		t.Fatalf("after a replay, a finished recurring timer fired again: %v", ids)
+	}
+}
+
+// A replaced timer's new record outlives the old one while that is stored
+// (kept here by a far timer stored with it): else, once the new definition
+// fired, a replay would bring back the old one.
+func TestReplacedTimerStaysReplaced(t *testing.T) {
+	h := newHarness(t, Config{RecordsInFlight: 1})
+	h.hold = true
+	h.schedule(oneShot("first", t0+int64(time.Hour)), false) // in flight: the next ones queue
+	h.schedule(oneShot("far", t0+int64(24*time.Hour)), false)
+	h.schedule(oneShot("x", t0+int64(2*time.Hour)), false)
+	h.hold = false
+	h.ackAll()
+	h.run()
+	fi, _ := h.s.tab.find("far")
+	xi, _ := h.s.tab.find("x")
+	if a, b := h.s.tab.ents[fi].seq, h.s.tab.ents[xi].seq; a != b || a == 0 {
+		t.Fatalf("far in record %d, x in %d: the test needs them in one", a, b)
+	}
+	if c := h.code(h.schedule(oneShot("x", t0+sec), true)); c != 200 {
+		t.Fatalf("replace: %d", c)
+	}
+	h.advance(time.Second)
+	h.ackFires(nil, false)
+	for range 3 * purgeEvery {
+		h.now += sec
+		h.s.Checkpoint(h.now, false)
+		h.run()
+	}
+	if c := h.s.Counts(); c.Dead != 0 || c.Records != 3 {
+		t.Fatalf("%+v: want 3 records (first's, far's with x's old Put, x's new Put kept by it)", c)
+	}
+	n := h.replay(h.mark, h.now)
+	if v, code := n.get("x"); code != api.CodeNotFound {
+		t.Fatalf("after a replay the replaced definition of x is back: %d %+v", code, v)
 	}
 }

@@ -174,6 +174,23 @@ func (m *Mem) PurgeBelow(_ context.Context, shard int, seq uint64) error {
 	return nil
 }
 
+// DeleteRecords implements Store.
+func (m *Mem) DeleteRecords(_ context.Context, shard int, seqs []uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, seq := range seqs {
+		r, ok := m.records[seq]
+		if !ok {
+			continue
+		}
+		if r.shard != shard {
+			return fmt.Errorf("delete record %d of shard %d: it is a record of shard %d", seq, shard, r.shard)
+		}
+		delete(m.records, seq)
+	}
+	return nil
+}
+
 // ReadMark implements Store.
 func (m *Mem) ReadMark(_ context.Context, shard int) (Mark, error) {
 	m.mu.Lock()

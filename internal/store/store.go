@@ -112,6 +112,11 @@ type Store interface {
 	ReadRecord(ctx context.Context, seq uint64) ([]record.Op, error)
 	// PurgeBelow removes every record of shard with a sequence below seq.
 	PurgeBelow(ctx context.Context, shard int, seq uint64) error
+	// DeleteRecords removes records of shard (sequences Write or Replay
+	// gave for it; a store need not check) one by one, in the order
+	// given, and stops at the first that fails. A record that is gone
+	// already is no error.
+	DeleteRecords(ctx context.Context, shard int, seqs []uint64) error
 
 	// ReadMark reads a shard's mark (the zero Mark when there is none).
 	ReadMark(ctx context.Context, shard int) (Mark, error)

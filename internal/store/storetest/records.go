@@ -369,3 +369,41 @@ func testLockAroundWritesBeyondInFlight(t *testing.T, open Open) {
 		return nil
 	})
 }
+
+// DeleteRecords removes just the records named: not the records around
+// them, not other shards', not the lease; a record gone already is no
+// error.
+func testDeleteRecords(t *testing.T, open Open) {
+	st := open(t, 2)
+	defer st.Close()
+	fences := claimAll(t, st)
+	written := writeMany(t, st, fences, 4)
+	zero := only(written, 0)
+	gone := map[uint64]bool{zero[1].Seq: true, zero[3].Seq: true}
+	if err := st.DeleteRecords(ctxOf(t), 0, []uint64{zero[1].Seq, zero[3].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteRecords(ctxOf(t), 0, []uint64{zero[1].Seq}); err != nil {
+		t.Fatalf("deleting a record again: %v", err)
+	}
+	var keep []Written
+	for _, w := range written {
+		_, err := st.ReadRecord(ctxOf(t), w.Seq)
+		if gone[w.Seq] {
+			wantErr(t, fmt.Sprintf("ReadRecord(%d) of a deleted record", w.Seq), err, store.ErrNotFound)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("ReadRecord(%d) of shard %d: %v", w.Seq, w.Shard, err)
+		}
+		keep = append(keep, w)
+	}
+	got, stats, err := ReplayAll(t, st, []int{0, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckReplay(t, got, stats, keep)
+	if ls, revs, err := st.Leases(ctxOf(t)); err != nil || revs[0] != fences[0].Rev || ls[0].Node != "a" {
+		t.Fatalf("the lease after deletes: %+v %v, %v", ls, revs, err)
+	}
+}

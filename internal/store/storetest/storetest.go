@@ -40,6 +40,7 @@ func Run(t *testing.T, open Open, skip ...string) {
 		{"Fenced", testFenced},
 		{"Marks", testMarks},
 		{"PurgeBelow", testPurgeBelow},
+		{"DeleteRecords", testDeleteRecords},
 		{"LeaseCAS", testLeaseCAS},
 		{"Members", testMembers},
 		{"Watch", testWatch},
