@@ -126,6 +126,9 @@ func (s *Shard) Acked(now int64, id uint64, seq uint64, err error) {
 		}
 		s.apply(p, seq, now)
 	}
+	if err == nil {
+		s.recs.settled(seq)
+	}
 	for _, r := range settled {
 		s.unpark(r, now)
 	}

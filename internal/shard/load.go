@@ -109,6 +109,7 @@ func (s *Shard) Apply(seq uint64, ops []record.Op) {
 			s.recs.hold(seq)
 		}
 	}
+	s.recs.settled(seq)
 }
 
 // markedFired says entry i, being loaded, is a one-shot that fired before

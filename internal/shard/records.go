@@ -55,7 +55,6 @@ func (r *records) add(seq uint64) {
 	}
 	r.holds[seq] = 0
 	r.dead++
-	r.young = append(r.young, seq)
 	if n := len(r.order); n == 0 || r.order[n-1] < seq {
 		r.order = append(r.order, seq)
 	} else {
@@ -63,6 +62,15 @@ func (r *records) add(seq uint64) {
 		r.order = slices.Insert(r.order, i, seq)
 	}
 	r.acked = max(r.acked, seq)
+}
+
+// settled says record seq, added, has taken the holds of its operations:
+// if it holds nothing it is dead already. (Not in add: most records are
+// held at once, and the list of the dead would cost 8 B a record.)
+func (r *records) settled(seq uint64) {
+	if v, ok := r.holds[seq]; ok && v == 0 {
+		r.young = append(r.young, seq)
+	}
 }
 
 // hold counts one more hold on record seq.

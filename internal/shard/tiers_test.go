@@ -290,3 +290,26 @@ func TestReplacedTimerStaysReplaced(t *testing.T) {
 		t.Fatalf("after a replay the replaced definition of x is back: %d %+v", code, v)
 	}
 }
+
+// A record that holds nothing from the start (the Delete a cancel of an
+// unknown id stores before its 404) goes too, behind a live head.
+func TestRecordBornDeadGoes(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.schedule(oneShot("long", t0+int64(24*time.Hour)), false)
+	for range 10 {
+		if c := h.code(h.call(func(now int64, tok Token) { h.s.Cancel(now, tok, "nope", CallOptions{}) })); c != api.CodeNotFound {
+			t.Fatalf("cancel of an unknown id: %d", c)
+		}
+	}
+	if len(h.log) != 11 {
+		t.Fatalf("%d records, want 11", len(h.log))
+	}
+	for range 2 * purgeEvery {
+		h.now += sec
+		h.s.Checkpoint(h.now, false)
+		h.run()
+	}
+	if len(h.log) != 1 {
+		t.Fatalf("%d records left, want long's alone", len(h.log))
+	}
+}
