@@ -39,6 +39,7 @@ type harness struct {
 	purged   uint64 // the highest PurgeBelow done
 	deleted  int    // records deleted one by one
 	purgeErr error  // fail the next purge with this error (nothing purged)
+	purgeCut int    // >= 0: do the next purge's prefix and this many deletes, then fail it
 	rd       Ready
 	failed   error // a write failed since the shard was loaded: a driver reloads
 }
@@ -46,7 +47,7 @@ type harness struct {
 var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 
 func newHarness(t *testing.T, cfg Config) *harness {
-	h := &harness{t: t, cfg: cfg, now: t0, log: make(map[uint64][]record.Op), replies: make(map[Token]Reply), seq: 100}
+	h := &harness{t: t, cfg: cfg, now: t0, log: make(map[uint64][]record.Op), replies: make(map[Token]Reply), seq: 100, purgeCut: -1}
 	h.w = wheel.New(time.Millisecond, h.now)
 	h.s = New(cfg, h.w)
 	return h
@@ -95,6 +96,19 @@ func (h *harness) run() {
 			err := h.purgeErr
 			h.purgeErr = nil
 			h.s.Purged(err)
+		} else if (rd.PurgeBelow != 0 || len(rd.Deletes) > 0) && h.purgeCut >= 0 {
+			// The node stops in the middle of the purge: the prefix and
+			// the first purgeCut deletes are done, the rest never are.
+			for seq := range h.log {
+				if seq < rd.PurgeBelow {
+					delete(h.log, seq)
+				}
+			}
+			for _, seq := range rd.Deletes[:min(h.purgeCut, len(rd.Deletes))] {
+				delete(h.log, seq)
+			}
+			h.purgeCut = -1
+			h.s.Purged(errors.New("cut"))
 		} else if rd.PurgeBelow != 0 || len(rd.Deletes) > 0 {
 			for seq := range h.log {
 				if seq < rd.PurgeBelow {
@@ -238,7 +252,7 @@ func (h *harness) firedIDs() []string {
 
 // replay loads a fresh shard from the log, as a restart would.
 func (h *harness) replay(mark store.Mark, replayThrough int64) *harness {
-	n := &harness{t: h.t, cfg: h.cfg, now: h.now, log: h.log, replies: make(map[Token]Reply), seq: h.seq, mark: mark, tok: h.tok,
+	n := &harness{t: h.t, cfg: h.cfg, now: h.now, log: h.log, replies: make(map[Token]Reply), seq: h.seq, mark: mark, tok: h.tok, purgeCut: -1,
 		past: append(slices.Clone(h.past), h.fired...)}
 	n.w = wheel.New(time.Millisecond, n.now)
 	n.s = New(h.cfg, n.w)

@@ -179,6 +179,9 @@ func runModel(t *testing.T, seed uint64) {
 				h.s.Fired(h.now, f.ID, nil, false)
 			}
 		case op < 18:
+			if rng.IntN(4) == 0 {
+				h.purgeCut = rng.IntN(4) // and a restart may follow before it is asked again
+			}
 			h.s.Checkpoint(h.now, rng.IntN(4) == 0)
 			h.s.Promote(h.now)
 			h.s.Forget(h.now)
