@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/timerd/timerd/api"
+	"github.com/timerd/timerd/internal/record"
 	"github.com/timerd/timerd/internal/store"
 )
 
@@ -217,20 +218,9 @@ func TestFailedPurgeIsRetried(t *testing.T) {
 // records are removed one by one): a replay does not fire it again.
 func TestFinishedRecurringStaysFinished(t *testing.T) {
 	h := newHarness(t, Config{RecordsInFlight: 1})
-	h.hold = true
-	h.schedule(oneShot("first", t0+int64(time.Hour)), false) // in flight: the next ones queue
 	rep := cron("rep", "@every 1s")
 	rep.MaxFires = 2
-	h.schedule(oneShot("far", t0+int64(24*time.Hour)), false)
-	h.schedule(rep, false)
-	h.hold = false
-	h.ackAll()
-	h.run()
-	fi, _ := h.s.tab.find("far")
-	ri, _ := h.s.tab.find("rep")
-	if a, b := h.s.tab.ents[fi].seq, h.s.tab.ents[ri].seq; a != b || a == 0 {
-		t.Fatalf("far in record %d, rep in %d: the test needs them in one", a, b)
-	}
+	scheduleInOneRecord(h, oneShot("far", t0+int64(24*time.Hour)), rep)
 	for range 3 {
 		h.advance(time.Second)
 		h.ackFires(nil, false)
@@ -260,18 +250,7 @@ func TestFinishedRecurringStaysFinished(t *testing.T) {
 // fired, a replay would bring back the old one.
 func TestReplacedTimerStaysReplaced(t *testing.T) {
 	h := newHarness(t, Config{RecordsInFlight: 1})
-	h.hold = true
-	h.schedule(oneShot("first", t0+int64(time.Hour)), false) // in flight: the next ones queue
-	h.schedule(oneShot("far", t0+int64(24*time.Hour)), false)
-	h.schedule(oneShot("x", t0+int64(2*time.Hour)), false)
-	h.hold = false
-	h.ackAll()
-	h.run()
-	fi, _ := h.s.tab.find("far")
-	xi, _ := h.s.tab.find("x")
-	if a, b := h.s.tab.ents[fi].seq, h.s.tab.ents[xi].seq; a != b || a == 0 {
-		t.Fatalf("far in record %d, x in %d: the test needs them in one", a, b)
-	}
+	scheduleInOneRecord(h, oneShot("far", t0+int64(24*time.Hour)), oneShot("x", t0+int64(2*time.Hour)))
 	if c := h.code(h.schedule(oneShot("x", t0+sec), true)); c != 200 {
 		t.Fatalf("replace: %d", c)
 	}
@@ -311,5 +290,24 @@ func TestRecordBornDeadGoes(t *testing.T) {
 	}
 	if len(h.log) != 1 {
 		t.Fatalf("%d records left, want long's alone", len(h.log))
+	}
+}
+
+// scheduleInOneRecord stores a and b in one record, after a record of a
+// timer "first" (due in an hour) that keeps the shard's records in flight
+// (h's RecordsInFlight must be 1) while they queue.
+func scheduleInOneRecord(h *harness, a, b *record.Timer) {
+	h.t.Helper()
+	h.hold = true
+	h.schedule(oneShot("first", t0+int64(time.Hour)), false)
+	h.schedule(a, false)
+	h.schedule(b, false)
+	h.hold = false
+	h.ackAll()
+	h.run()
+	ai, _ := h.s.tab.find(a.ID)
+	bi, _ := h.s.tab.find(b.ID)
+	if sa, sb := h.s.tab.ents[ai].seq, h.s.tab.ents[bi].seq; sa != sb || sa == 0 {
+		h.t.Fatalf("%s in record %d, %s in %d: the test needs them in one", a.ID, sa, b.ID, sb)
 	}
 }
