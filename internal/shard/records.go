@@ -7,10 +7,10 @@ import "slices"
 //
 //   - its live operations: the current Put of a stored timer, the latest
 //     Progress of a recurring one, the latest Failed of a set-aside one;
-//   - guards: a record whose operations made an older Put obsolete
-//     (replaced it, deleted it, or recorded the progress that finished
-//     its timer) is held until that older record is removed, else a replay
-//     of the older record alone would bring the timer back.
+//   - guards: a record whose operations made an older Put obsolete (a
+//     replace, a pause or resume, a Delete) is held until that older
+//     record is removed, else a replay of the older record alone would
+//     bring the old definition back.
 //
 // A record nothing holds is dead. The dead records at the head of the
 // shard go together, in one purge by prefix; dead records behind a live
