@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/timerd/timerd/internal/record"
@@ -111,15 +114,88 @@ func (n *Node) replay(ctx context.Context, ids []int, cores map[int]*shard.Shard
 		d.mu.Unlock()
 		cores[id] = fresh
 	}
-	return n.store.Replay(ctx, ids, func(sh int, seq uint64, ops []record.Op) error {
+	ap := newApplier(ids, min(runtime.GOMAXPROCS(0), maxAppliers), func(sh int, seq uint64, ops []record.Op) {
 		d := n.shards[sh]
 		d.mu.Lock()
 		if c := cores[sh]; d.core == c {
 			c.Apply(seq, ops)
 		}
 		d.mu.Unlock()
-		return nil
 	})
+	st, err := n.store.Replay(ctx, ids, ap.add)
+	ap.close()
+	return st, err
+}
+
+// applier applies a replay's records on several goroutines while the
+// store reads on. Each shard has one worker, which applies its records in
+// the order handed, so a shard still sees its records in stream order.
+// The replay's own goroutine reads and decodes; applying was as much
+// again (docs/benchmarks.md, "Restart").
+type applier struct {
+	apply   func(shard int, seq uint64, ops []record.Op)
+	of      []int        // worker of each shard (by shard id)
+	pending [][]replayed // per worker, not yet sent
+	work    []chan []replayed
+	wg      sync.WaitGroup
+}
+
+type replayed struct {
+	shard int
+	seq   uint64
+	ops   []record.Op
+}
+
+// maxAppliers bounds the goroutines that apply a replay.
+const maxAppliers = 8
+
+// applyBatch records go to a worker at once: big enough that the channel
+// costs nothing per record, small enough to keep the workers busy.
+const applyBatch = 128
+
+// newApplier spreads shards over at most workers goroutines, in turn.
+func newApplier(shards []int, workers int, apply func(shard int, seq uint64, ops []record.Op)) *applier {
+	workers = max(min(workers, len(shards)), 1)
+	a := &applier{apply: apply, of: make([]int, slices.Max(append([]int{0}, shards...))+1),
+		pending: make([][]replayed, workers), work: make([]chan []replayed, workers)}
+	for j, sh := range shards {
+		a.of[sh] = j % workers
+	}
+	for k := range a.work {
+		a.work[k] = make(chan []replayed, 16)
+		a.wg.Add(1)
+		go func(in <-chan []replayed) {
+			defer a.wg.Done()
+			for batch := range in {
+				for _, r := range batch {
+					a.apply(r.shard, r.seq, r.ops)
+				}
+			}
+		}(a.work[k])
+	}
+	return a
+}
+
+// add is the replay's callback: it queues the record for its shard's worker.
+func (a *applier) add(shard int, seq uint64, ops []record.Op) error {
+	k := a.of[shard]
+	a.pending[k] = append(a.pending[k], replayed{shard, seq, ops})
+	if len(a.pending[k]) >= applyBatch {
+		a.work[k] <- a.pending[k]
+		a.pending[k] = make([]replayed, 0, applyBatch)
+	}
+	return nil
+}
+
+// close sends what is pending and returns when every record is applied.
+func (a *applier) close() {
+	for k, p := range a.pending {
+		if len(p) > 0 {
+			a.work[k] <- p
+		}
+		close(a.work[k])
+	}
+	a.wg.Wait()
 }
 
 var errDamaged = store.ErrDamaged
