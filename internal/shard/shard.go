@@ -184,6 +184,9 @@ type Shard struct {
 	firedSince   bool // a one-shot completed since the last mark
 
 	loading bool
+	// While loading: the near entries whose definition has a jitter (few),
+	// so that Loaded decodes only theirs; the others arm at their due.
+	jittered map[uint32]bool
 	broken  error // a write failed: the shard answers 503 until reloaded
 	counts  Counts
 	out     Ready

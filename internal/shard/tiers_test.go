@@ -311,3 +311,53 @@ func scheduleInOneRecord(h *harness, a, b *record.Timer) {
 		h.t.Fatalf("%s in record %d, %s in %d: the test needs them in one", a.ID, sa, b.ID, sb)
 	}
 }
+
+// A reload arms near one-shots without decoding their definitions, except
+// the jittered ones: those fire at the jittered instant they had before,
+// also when a replace or a cancel changed which entries carry a jitter.
+func TestJitteredNearTimersReloadAtTheirInstant(t *testing.T) {
+	h := newHarness(t, Config{Horizon: time.Hour})
+	due := t0 + int64(time.Minute)
+	jittered := func(id string) *record.Timer {
+		r := oneShot(id, due)
+		r.Jitter, r.ReqHash = int64(20*time.Second), hash(id+" jittered", due)
+		return r
+	}
+	h.schedule(jittered("j"), false)      // jittered throughout
+	h.schedule(oneShot("p", due), false)  // plain throughout
+	h.schedule(jittered("jp"), false)     // jittered, replaced by a plain one
+	h.schedule(oneShot("jp", due), true)  //
+	h.schedule(oneShot("pj", due), false) // plain, replaced by a jittered one
+	h.schedule(jittered("pj"), true)      //
+	h.schedule(jittered("gone"), false)   // jittered, cancelled: its entry is
+	h.call(func(now int64, tok Token) { h.s.Cancel(now, tok, "gone", CallOptions{}) })
+	h.schedule(oneShot("reuse", due), false) // free for this plain one
+	want := map[string]int64{"p": due, "jp": due, "reuse": due}
+	for _, id := range []string{"j", "pj"} {
+		r := jittered(id)
+		want[id] = due + jitterOf(r, due)
+		if want[id] == due {
+			t.Fatalf("%s: no jitter drawn; pick another id", id)
+		}
+	}
+	n := h.replay(h.mark, 0)
+	if c := n.s.Counts(); c.Near != 5 || n.w.Len() != 5 {
+		t.Fatalf("after the reload: %+v, wheel %d", c, n.w.Len())
+	}
+	firedAt := map[string]int64{}
+	for n.now < due+int64(21*time.Second) {
+		n.advance(time.Millisecond)
+		for _, f := range n.fires {
+			firedAt[f.Timer.ID] = n.now
+		}
+		n.ackFires(nil, false)
+	}
+	for id, at := range want {
+		if at = (at + int64(time.Millisecond) - 1) / int64(time.Millisecond) * int64(time.Millisecond); firedAt[id] != at { // the first tick at or after it
+			t.Errorf("%s fired at %s, want %s", id, time.Duration(firedAt[id]-due), time.Duration(at-due))
+		}
+	}
+	if len(firedAt) != len(want) {
+		t.Errorf("fired %v, want %v", firedAt, want)
+	}
+}
