@@ -187,9 +187,9 @@ type Shard struct {
 	// While loading: the near entries whose definition has a jitter (few),
 	// so that Loaded decodes only theirs; the others arm at their due.
 	jittered map[uint32]bool
-	broken  error // a write failed: the shard answers 503 until reloaded
-	counts  Counts
-	out     Ready
+	broken   error // a write failed: the shard answers 503 until reloaded
+	counts   Counts
+	out      Ready
 }
 
 // New returns an empty shard core on w. Its entries are armed on w with
