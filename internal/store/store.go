@@ -134,9 +134,13 @@ type Store interface {
 	Members(ctx context.Context) ([]Member, error)
 	// Leave removes the node's registration.
 	Leave(ctx context.Context, node string) error
-	// Watch reports every lease and member change from now on (after the
-	// current state, which it reports first) until ctx ends. The channel is
-	// closed when the watch ends; it fails with ErrGone if the bucket goes.
+	// Watch reports lease and member changes from now on (after the
+	// current state, which it reports first), in the order they were made,
+	// until ctx ends. The bucket keeps one value a key, so a value replaced
+	// before the watch delivered it may be skipped: a watcher always comes
+	// to each key's latest value, not always through every one before it.
+	// The channel is closed when the watch ends; it fails with ErrGone if
+	// the bucket goes.
 	Watch(ctx context.Context) (<-chan Event, error)
 
 	// Info is the bucket's size.

@@ -136,7 +136,14 @@ func testWatch(t *testing.T, open Open) {
 		fmt.Sprintf("lease 1 b %d", r1), fmt.Sprintf("lease 0 b %d", r0b),
 		"member b 5", "member a 2", "member a deleted",
 	} {
-		if got := eventText(next(t, events)); got != w {
+		got := eventText(next(t, events))
+		if got == "member a deleted" && w == "member a 2" {
+			// The bucket keeps one value a key: a's beat, replaced by its
+			// leave before the watch delivered it, may be skipped
+			// (JetStream's watch is then already past it).
+			break
+		}
+		if got != w {
 			t.Fatalf("watch reported %q, want %q", got, w)
 		}
 	}
