@@ -131,7 +131,7 @@ func (n *Node) replay(ctx context.Context, ids []int, cores map[int]*shard.Shard
 // store reads on. Each shard has one worker, which applies its records in
 // the order handed, so a shard still sees its records in stream order.
 // The replay's own goroutine reads and decodes; applying was as much
-// again (docs/benchmarks.md, "Restart").
+// again (docs/benchmarks.md, "Restart: where the time goes").
 type applier struct {
 	apply   func(shard int, seq uint64, ops []record.Op)
 	of      []int        // worker of each shard (by shard id)
